@@ -1,0 +1,3 @@
+//! The `promethium` binary.
+
+fn main() {}
