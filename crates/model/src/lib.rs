@@ -15,7 +15,9 @@ mod value;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::Error;
-pub use histogram::{BucketSpan, CounterResetHint, FloatHistogram, Histogram};
+pub use histogram::{
+    BucketSpan, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram,
+};
 pub use labels::{
     ALERT_NAME_LABEL, BUCKET_LABEL, INSTANCE_LABEL, Iter as LabelsIter, JOB_LABEL, Label, Labels,
     LabelsBuilder, METRIC_NAME_LABEL, QUANTILE_LABEL, is_valid_label_name,
