@@ -1,0 +1,224 @@
+//! Tests of the text and OpenMetrics parser: table-driven good and bad inputs, the shared corpus, and encoder
+//! round trips.
+
+use model::{LabelsBuilder, MetricType};
+
+use super::*;
+use crate::{EncodeFormat, Family, encode_families};
+
+/// Parses `input` into (kind, text) rows: samples as `labels value [ts]`, metadata as `KIND name text`.
+fn parse_all(input: &str, om: bool) -> Result<Vec<String>, ParseError> {
+    let mut p = TextParser::new(input.as_bytes(), om);
+    let mut out = Vec::new();
+    let mut b = LabelsBuilder::new();
+    while let Some(e) = p.next()? {
+        match e {
+            Entry::Series => {
+                p.labels(&mut b);
+                let (_, ts, v) = p.series();
+                let mut row = format!("{} {v}", b.labels());
+                if let Some(ts) = ts {
+                    row.push_str(&format!(" @{ts}"));
+                }
+                if let Some(ex) = p.exemplar() {
+                    row.push_str(&format!(" # {} {} {:?}", ex.labels, ex.value, ex.ts));
+                }
+                out.push(row);
+            }
+            Entry::Help => {
+                let (n, h) = p.help();
+                out.push(format!("HELP {n} {h}"));
+            }
+            Entry::Type => {
+                let (n, t) = p.metric_type();
+                out.push(format!("TYPE {n} {t}"));
+            }
+            Entry::Unit => {
+                let (n, u) = p.unit();
+                out.push(format!("UNIT {n} {u}"));
+            }
+            Entry::Comment => {}
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn prometheus_text_good_inputs() {
+    let cases: &[(&str, &[&str])] = &[
+        ("go_goroutines 33 123\n", &["{__name__=\"go_goroutines\"} 33 @123"]),
+        (
+            "  metric{a=\"1\",b=\"x\\\"y\\\\z\\n\",} 1.5e3\n",
+            &["{__name__=\"metric\", a=\"1\", b=\"x\\\"y\\\\z\\n\"} 1500"],
+        ),
+        (
+            "# HELP m some \\\\ help\\n text\n# TYPE m counter\nm 1\n",
+            &["HELP m some \\ help\n text", "TYPE m counter", "{__name__=\"m\"} 1"],
+        ),
+        (
+            "# TYPE m untyped\n# just a comment\n#nospace\n\nm +Inf\n",
+            &["TYPE m unknown", "{__name__=\"m\"} inf"],
+        ),
+        ("m -Inf\nn NaN\n", &["{__name__=\"m\"} -inf", "{__name__=\"n\"} NaN"]),
+        ("{\"my.metric\", \"a.b\"=\"x\"} 2\n", &["{__name__=\"my.metric\", \"a.b\"=\"x\"} 2"]),
+        ("m{} 1", &["{__name__=\"m\"} 1"]),
+    ];
+    for (input, want) in cases {
+        let got = parse_all(input, false).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(&got, want, "{input:?}");
+    }
+}
+
+#[test]
+fn prometheus_text_bad_inputs() {
+    let cases: &[(&str, &str)] = &[
+        ("metric", "expected value after metric"),
+        ("metric{a=\"1\" 1\n", "expected comma or '}'"),
+        ("metric{a=1} 1\n", "expected label value"),
+        ("metric 1 abc\n", "strconv.ParseInt: parsing \"abc\""),
+        ("metric abc\n", "strconv.ParseFloat: parsing \"abc\""),
+        ("0metric 1\n", "expected a valid start token"),
+        ("metric{a=\"\\q\"} 1\n", "invalid escape sequence"),
+        ("# TYPE m foo\n", "invalid metric type"),
+        ("metric{a=\"1} 1\n", "expected closing quote"),
+        ("\u{1}\u{2} garbage\n", "expected a valid start token"),
+        ("m{\"a\" \"b\"} 1\n", "metric name already set"),
+        ("{\"a\"=\"b\"} 1\n", "metric name not set"),
+    ];
+    for (input, want) in cases {
+        let err = parse_all(input, false).expect_err(input);
+        assert!(err.to_string().contains(want), "{input:?}: {err} lacks {want:?}");
+    }
+}
+
+#[test]
+fn openmetrics_inputs() {
+    let om = "# TYPE foo counter\n# UNIT foo seconds\n# HELP foo help\nfoo_total 17.0 1520879607.789 # {id=\"counter-test\"} 5\n# EOF\n";
+    let got = parse_all(om, true).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            "TYPE foo counter",
+            "UNIT foo seconds",
+            "HELP foo help",
+            "{__name__=\"foo_total\"} 17 @1520879607789 # {id=\"counter-test\"} 5 None"
+        ]
+    );
+    assert_eq!(parse_all("foo 1\n", true).unwrap_err(), ParseError::MissingEof);
+    assert_eq!(parse_all("# EOF\nfoo 1\n", true).unwrap_err(), ParseError::DataAfterEof);
+    assert!(parse_all("foo 1\n\n# EOF\n", true).is_err(), "empty lines are invalid in OpenMetrics");
+    assert!(parse_all("# TYPE foo untyped\n# EOF\n", true).is_err());
+}
+
+#[test]
+fn never_panics_on_arbitrary_bytes() {
+    let mut seed = 0x1234_5678_u64;
+    for len in 0..400 {
+        let mut buf = Vec::with_capacity(len);
+        for _ in 0..len {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let alphabet = b"ab_:{}=\",# \n\\0123456789.eE+-InfNa\t\xff\xc3";
+            buf.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+        }
+        for om in [false, true] {
+            let mut p = TextParser::new(&buf, om);
+            let mut b = LabelsBuilder::new();
+            for _ in 0..1000 {
+                match p.next() {
+                    Ok(Some(Entry::Series)) => {
+                        p.labels(&mut b);
+                        let _ = p.exemplar();
+                    }
+                    Ok(Some(_)) => {
+                        let _ = (p.help(), p.metric_type(), p.unit());
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_corpus_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/exposition/testdata");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("notice: {} absent; skipping the shared exposition corpus", dir.display());
+        return;
+    };
+    let mut checked = 0;
+    for e in entries {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let om = name.contains(".om.");
+        if !(name.ends_with(".txt")) {
+            continue;
+        }
+        let body = std::fs::read_to_string(&path).unwrap();
+        let rows = parse_all(&body, om).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let samples = rows.iter().filter(|r| r.starts_with('{')).count();
+        let expected_lines =
+            body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
+        assert_eq!(samples, expected_lines, "{name}: every sample line becomes one sample");
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn encoder_output_reparses() {
+    let fams = vec![
+        Family {
+            name: "http_requests_total".into(),
+            metric_type: MetricType::Counter,
+            help: "Requests.\nWith a \\ backslash".into(),
+            samples: vec![
+                (
+                    model::Labels::from_pairs([
+                        ("__name__", "http_requests_total"),
+                        ("code", "200"),
+                    ]),
+                    1027.0,
+                    None,
+                ),
+                (
+                    model::Labels::from_pairs([
+                        ("__name__", "http_requests_total"),
+                        ("code", "a\"b\n"),
+                    ]),
+                    3e-7,
+                    Some(1500),
+                ),
+            ],
+        },
+        Family {
+            name: "weird".into(),
+            metric_type: MetricType::Gauge,
+            help: String::new(),
+            samples: vec![(
+                model::Labels::from_pairs([("__name__", "weird"), ("x.y", "1")]),
+                f64::NEG_INFINITY,
+                None,
+            )],
+        },
+    ];
+    for (fmt, om) in [(EncodeFormat::PrometheusText, false), (EncodeFormat::OpenMetrics, true)] {
+        let text = encode_families(&fams, fmt);
+        let rows = parse_all(&text, om).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(
+            rows.contains(
+                &"{__name__=\"http_requests_total\", code=\"a\\\"b\\n\"} 0.0000003 @1500"
+                    .to_string()
+            ),
+            "{rows:?}"
+        );
+        assert!(rows.contains(&"{__name__=\"weird\", \"x.y\"=\"1\"} -inf".to_string()), "{rows:?}");
+        assert!(
+            rows.contains(&"HELP http_requests_total Requests.\nWith a \\ backslash".to_string()),
+            "{rows:?}"
+        );
+    }
+    assert_eq!(crate::encode::format_float(1e21), "1e+21");
+    assert_eq!(crate::encode::format_float(0.1), "0.1");
+}
