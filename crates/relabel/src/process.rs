@@ -163,7 +163,8 @@ mod tests {
     fn actions_table() {
         let input =
             ls(&[("__name__", "up"), ("a", "foo"), ("b", "bar"), ("c", "baz"), ("__meta_x", "1")]);
-        let cases: &[(&str, Option<&[(&str, &str)]>)] = &[
+        type Case<'a> = (&'a str, Option<&'a [(&'a str, &'a str)]>);
+        let cases: &[Case<'_>] = &[
             (
                 "source_labels: [a]\nregex: f(.*)\ntarget_label: d\nreplacement: ${1}x",
                 Some(&[
