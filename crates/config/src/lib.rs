@@ -1,1 +1,16 @@
-//! Placeholder until this crate's first module lands.
+//! `prometheus.yml`: typed configuration with Prometheus's defaults, validation with Prometheus's messages and
+//! `file:line:col` positions, and the YAML rendering served by `/api/v1/status/config`.
+//!
+//! Sections whose features arrive later (alerting, remote write/read, tracing, most service discovery mechanisms)
+//! are parsed into their structure so they round-trip and so the binary can report them as not yet supported.
+
+mod error;
+mod load;
+mod types;
+
+pub use error::Error;
+pub use load::{load_file, load_str};
+pub use types::{
+    Authorization, BasicAuth, Config, Duration, FileSdConfig, GlobalConfig, ScrapeConfig, Secret,
+    Size, StaticConfig, TlsConfig,
+};

@@ -1,0 +1,257 @@
+//! Loading: YAML → structs → defaults and validation, with Prometheus's messages.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::types::{Config, Duration};
+use crate::{Error, ScrapeConfig};
+
+/// Service discovery mechanisms Prometheus 3.x knows, as `<name>_sd_configs` keys.
+const SD_MECHANISMS: &[&str] = &[
+    "azure",
+    "consul",
+    "digitalocean",
+    "docker",
+    "dockerswarm",
+    "dns",
+    "ec2",
+    "eureka",
+    "gce",
+    "hetzner",
+    "http",
+    "ionos",
+    "kubernetes",
+    "kuma",
+    "lightsail",
+    "linode",
+    "marathon",
+    "nerve",
+    "nomad",
+    "openstack",
+    "outscale",
+    "ovhcloud",
+    "puppetdb",
+    "scaleway",
+    "serverset",
+    "stackit",
+    "triton",
+    "uyuni",
+    "vultr",
+];
+
+/// Reads and validates a configuration file. Relative paths inside are kept as written; callers resolve them
+/// against the file's directory.
+pub fn load_file(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Read { path: path.display().to_string(), message: e.to_string() })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Parses and validates configuration text; `name` is used in error messages.
+pub fn load_str(text: &str, name: &str) -> Result<Config, Error> {
+    let mut cfg: Config = if text.trim().is_empty() {
+        Config::default()
+    } else {
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+            let location = e
+                .location()
+                .map(|l| format!("{name}:{}:{}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            let msg = e.to_string();
+            // The library prefixes its own position and may append a source snippet: keep the first message line.
+            let first = msg.lines().next().unwrap_or("").to_string();
+            let message = match first.split_once(": ") {
+                Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+                _ => first,
+            };
+            Error::Yaml { path: name.to_string(), location, message }
+        })?
+    };
+    validate(&mut cfg)?;
+    Ok(cfg)
+}
+
+/// Comments are not needed for deserialisation; not capturing them also avoids the parser's look-ahead budget for
+/// long comment blocks.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    o.emit_comments = false;
+    o.with_snippet = false;
+    o
+}
+
+fn validate(cfg: &mut Config) -> Result<(), Error> {
+    let g = &cfg.global;
+    if g.scrape_timeout > g.scrape_interval {
+        return Err(Error::Invalid("global scrape timeout greater than scrape interval".into()));
+    }
+    for (k, v) in &g.external_labels {
+        if k.is_empty() {
+            return Err(Error::Invalid("empty label name in external_labels".into()));
+        }
+        if v.is_empty() {
+            return Err(Error::Invalid(format!("empty value for label name {k:?}")));
+        }
+    }
+    let utf8 = g.metric_name_validation_scheme.as_deref() != Some("legacy");
+    if let Some(s) = &g.metric_name_validation_scheme
+        && s != "utf8"
+        && s != "legacy"
+    {
+        return Err(Error::Invalid(format!(
+            "unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}"
+        )));
+    }
+    let global = cfg.global.clone();
+    let mut names = HashSet::new();
+    for sc in &mut cfg.scrape_configs {
+        if sc.job_name.is_empty() {
+            return Err(Error::Invalid("job_name is empty".into()));
+        }
+        if !names.insert(sc.job_name.clone()) {
+            return Err(Error::Invalid(format!(
+                "found multiple scrape configs with job name {:?}",
+                sc.job_name
+            )));
+        }
+        validate_scrape(sc, &global, utf8)?;
+    }
+    Ok(())
+}
+
+fn validate_scrape(
+    sc: &mut ScrapeConfig,
+    g: &crate::GlobalConfig,
+    utf8: bool,
+) -> Result<(), Error> {
+    let job = sc.job_name.clone();
+    for key in sc.other_sd_configs.keys() {
+        let known = key.strip_suffix("_sd_configs").is_some_and(|m| SD_MECHANISMS.contains(&m));
+        if !known {
+            return Err(Error::Invalid(format!(
+                "field {key} not found in type config.ScrapeConfig"
+            )));
+        }
+    }
+    let interval = sc.scrape_interval.unwrap_or(g.scrape_interval);
+    sc.scrape_interval = Some(interval);
+    let timeout = match sc.scrape_timeout {
+        Some(t) => t,
+        None if g.scrape_timeout > interval => interval,
+        None => g.scrape_timeout,
+    };
+    if timeout > interval {
+        return Err(Error::Invalid(format!(
+            "scrape timeout greater than scrape interval for scrape config with job name {job:?}"
+        )));
+    }
+    if interval == Duration(0) {
+        return Err(Error::Invalid(format!(
+            "scrape interval must be greater than zero for scrape config with job name {job:?}"
+        )));
+    }
+    sc.scrape_timeout = Some(timeout);
+    if sc.scheme != "http" && sc.scheme != "https" {
+        return Err(Error::Invalid(format!("scheme {:?} not supported", sc.scheme)));
+    }
+    if !sc.metrics_path.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "metrics_path {:?} must start with /",
+            sc.metrics_path
+        )));
+    }
+    sc.body_size_limit.get_or_insert(g.body_size_limit);
+    sc.sample_limit.get_or_insert(g.sample_limit);
+    sc.target_limit.get_or_insert(g.target_limit);
+    sc.label_limit.get_or_insert(g.label_limit);
+    sc.label_name_length_limit.get_or_insert(g.label_name_length_limit);
+    sc.label_value_length_limit.get_or_insert(g.label_value_length_limit);
+    sc.keep_dropped_targets.get_or_insert(g.keep_dropped_targets);
+    if sc.scrape_protocols.is_empty() {
+        sc.scrape_protocols = if g.scrape_protocols.is_empty() {
+            default_protocols(
+                sc.scrape_native_histograms.or(g.scrape_native_histograms).unwrap_or(false),
+            )
+        } else {
+            g.scrape_protocols.clone()
+        };
+    }
+    for p in &sc.scrape_protocols {
+        if !PROTOCOLS.contains(&p.as_str()) {
+            return Err(Error::Invalid(format!(
+                "unknown scrape protocol {p}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
+            )));
+        }
+    }
+    let has_bearer = sc.bearer_token.is_some() || sc.bearer_token_file.is_some();
+    if sc.bearer_token.is_some() && sc.bearer_token_file.is_some() {
+        return Err(Error::Invalid(
+            "at most one of bearer_token & bearer_token_file must be configured".into(),
+        ));
+    }
+    if sc.basic_auth.is_some() && (has_bearer || sc.authorization.is_some()) {
+        return Err(Error::Invalid(
+            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into(),
+        ));
+    }
+    if has_bearer && sc.authorization.is_some() {
+        return Err(Error::Invalid(
+            "authorization is not compatible with bearer_token & bearer_token_file".into(),
+        ));
+    }
+    for (i, st) in sc.static_configs.iter().enumerate() {
+        for (k, v) in &st.labels {
+            if k.is_empty() || (!utf8 && !model::is_valid_legacy_label_name(k)) {
+                return Err(Error::Invalid(format!("{k:?} is not a valid label name")));
+            }
+            let _ = (i, v);
+        }
+        for t in &st.targets {
+            if t.contains('/') {
+                return Err(Error::Invalid(format!("{t:?} is not a valid hostname")));
+            }
+        }
+    }
+    for r in sc.relabel_configs.iter().chain(sc.metric_relabel_configs.iter()) {
+        r.validate(utf8).map_err(|e| Error::Invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+const PROTOCOLS: &[&str] = &[
+    "PrometheusProto",
+    "OpenMetricsText1.0.0",
+    "OpenMetricsText0.0.1",
+    "PrometheusText1.0.0",
+    "PrometheusText0.0.4",
+];
+
+fn default_protocols(native_histograms: bool) -> Vec<String> {
+    let order: &[&str] = if native_histograms {
+        &[
+            "PrometheusProto",
+            "OpenMetricsText1.0.0",
+            "OpenMetricsText0.0.1",
+            "PrometheusText1.0.0",
+            "PrometheusText0.0.4",
+        ]
+    } else {
+        &[
+            "OpenMetricsText1.0.0",
+            "OpenMetricsText0.0.1",
+            "PrometheusText1.0.0",
+            "PrometheusText0.0.4",
+        ]
+    };
+    order.iter().map(|s| s.to_string()).collect()
+}
+
+impl Config {
+    /// The configuration as `/api/v1/status/config` shows it: YAML with defaults filled in and secrets hidden.
+    pub fn to_yaml_string(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
