@@ -1,0 +1,42 @@
+//! The crate's error type: why one scrape failed, in Prometheus's words (shown as `lastError` in the targets API).
+
+/// Why a scrape failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request did not complete within the scrape timeout.
+    #[error("Get \"{0}\": context deadline exceeded")]
+    Timeout(String),
+    /// The connection or request failed.
+    #[error("Get \"{url}\": {message}")]
+    Http {
+        /// The scrape URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The target answered with a non-200 status.
+    #[error("server returned HTTP status {0}")]
+    Status(String),
+    /// The body was cut short.
+    #[error("unexpected EOF")]
+    UnexpectedEof,
+    /// The body exceeded `body_size_limit`.
+    #[error("body size limit exceeded")]
+    BodySizeLimit,
+    /// The body could not be parsed.
+    #[error("{0}")]
+    Parse(#[from] exposition::ParseError),
+    /// More samples than `sample_limit`.
+    #[error("sample limit exceeded")]
+    SampleLimit,
+    /// A label limit was exceeded.
+    #[error("{0}")]
+    LabelLimit(String),
+    /// gzip decoding failed.
+    #[error("{0}")]
+    Decode(String),
+    /// Committing to storage failed.
+    #[error("{0}")]
+    Storage(String),
+}

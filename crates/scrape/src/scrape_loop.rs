@@ -1,0 +1,501 @@
+//! One target's scrape loop: fetch, parse, label processing, limits, staleness and the report series.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use exposition::{Entry, Parser};
+use futures::StreamExt;
+use model::{Labels, LabelsBuilder, Metadata, Value, stale_nan};
+use parking_lot::Mutex;
+use storage::{AppendError, AppendOptions, Appendable, SeriesRef};
+use tokio_util::sync::CancellationToken;
+
+use crate::manager::ScrapeStats;
+use crate::options::accept_header;
+use crate::target::TargetHealth;
+use crate::{Error, ScrapeOptions};
+
+/// What the API needs to know about a target's latest scrape, shared with the manager.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct State {
+    pub(crate) health: TargetHealth,
+    pub(crate) last_error: String,
+    pub(crate) last_scrape: Option<SystemTime>,
+    pub(crate) last_duration: Duration,
+    /// Metric family metadata from the last successful scrape.
+    pub(crate) metadata: HashMap<String, Metadata>,
+}
+
+/// An entry of the series cache: the final labels (None when metric relabeling dropped the series) and the
+/// storage reference.
+struct CacheEntry {
+    labels: Option<Labels>,
+    series_ref: SeriesRef,
+    last_seen: u64,
+}
+
+pub(crate) struct ScrapeLoop {
+    pub(crate) target_labels: Labels,
+    pub(crate) url: String,
+    pub(crate) opts: Arc<ScrapeOptions>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) storage: Arc<dyn Appendable>,
+    pub(crate) state: Arc<Mutex<State>>,
+    pub(crate) stats: Arc<ScrapeStats>,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    cache: HashMap<Vec<u8>, CacheEntry>,
+    prev_series: HashSet<Labels>,
+    iteration: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl ScrapeLoop {
+    #[allow(clippy::too_many_arguments, reason = "a plain constructor of the loop's parts")]
+    pub(crate) fn new(
+        target_labels: Labels,
+        url: String,
+        opts: Arc<ScrapeOptions>,
+        client: reqwest::Client,
+        storage: Arc<dyn Appendable>,
+        stats: Arc<ScrapeStats>,
+        interval: Duration,
+        timeout: Duration,
+    ) -> ScrapeLoop {
+        ScrapeLoop {
+            target_labels,
+            url,
+            opts,
+            client,
+            storage,
+            state: Arc::new(Mutex::new(State::default())),
+            stats,
+            interval,
+            timeout,
+            cache: HashMap::new(),
+            prev_series: HashSet::new(),
+            iteration: 0,
+        }
+    }
+
+    /// Runs until `cancel` fires, then writes staleness markers for every series of the target.
+    pub(crate) async fn run(mut self, cancel: CancellationToken) {
+        let interval_ns = self.interval.as_nanos().max(1) as u64;
+        let hash = fnv64a(self.target_labels.to_string().as_bytes()) ^ fnv64a(self.url.as_bytes());
+        let now_ns =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let offset = (hash % interval_ns + interval_ns - now_ns % interval_ns) % interval_ns;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_nanos(offset)) => {}
+        }
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_ts = None;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            last_ts = Some(self.scrape_and_report().await);
+        }
+        if last_ts.is_some() {
+            self.end_of_run_staleness();
+        }
+    }
+
+    /// One scrape: fetch, append, report. Returns the scrape timestamp.
+    pub(crate) async fn scrape_and_report(&mut self) -> i64 {
+        let started = Instant::now();
+        let wall = SystemTime::now();
+        let ts = now_ms();
+        let fetched = self.fetch().await;
+        let body_len = fetched.as_ref().map(|(b, _)| b.len()).unwrap_or(0);
+        let result = match fetched {
+            Ok((body, ctype)) => self.append_body(&body, &ctype, ts),
+            Err(e) => Err(e),
+        };
+        let duration = started.elapsed();
+        let (report, err) = match result {
+            Ok(r) => (r, None),
+            Err(e) => {
+                if e == Error::SampleLimit {
+                    self.stats
+                        .exceeded_sample_limit
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                // A failed scrape counts as an empty one: every series of the previous scrape goes stale.
+                let stale = self.append_empty(ts);
+                (Report { added: 0, post_relabel: 0, scraped: 0, ..stale }, Some(e))
+            }
+        };
+        self.append_report(ts, duration, &report, err.is_none(), body_len);
+        let mut st = self.state.lock();
+        st.last_scrape = Some(wall);
+        st.last_duration = duration;
+        match err {
+            Some(e) => {
+                st.health = TargetHealth::Down;
+                st.last_error = e.to_string();
+                tracing::debug!(target = %self.url, err = %e, "Scrape failed");
+            }
+            None => {
+                st.health = TargetHealth::Up;
+                st.last_error.clear();
+                st.metadata = report.metadata;
+            }
+        }
+        ts
+    }
+
+    async fn fetch(&self) -> Result<(Vec<u8>, String), Error> {
+        let mut req = self
+            .client
+            .get(&self.url)
+            .header("Accept", accept_header(&self.opts.scrape_protocols))
+            .header("User-Agent", "Prometheus/3.14.0")
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", self.timeout.as_secs_f64()),
+            );
+        if let Some((u, p)) = &self.opts.basic_auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        if let Some(a) = &self.opts.authorization {
+            req = req.header("Authorization", a);
+        }
+        let limit = self.opts.body_size_limit;
+        let url = self.url.clone();
+        let fut = async move {
+            let resp = req.send().await.map_err(|e| http_error(&url, &e))?;
+            let status = resp.status();
+            if status != reqwest::StatusCode::OK {
+                return Err(Error::Status(status.to_string()));
+            }
+            let ctype = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let mut body = Vec::new();
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    if e.is_timeout() { Error::Timeout(url.clone()) } else { Error::UnexpectedEof }
+                })?;
+                if limit > 0 && (body.len() + chunk.len()) as u64 > limit {
+                    return Err(Error::BodySizeLimit);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((body, ctype))
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout(self.url.clone())),
+        }
+    }
+
+    /// Applies `honor_labels` and the target labels to a scraped label set, as Prometheus's
+    /// `mutateSampleLabels` does.
+    fn mutate(&self, b: &mut LabelsBuilder) {
+        if self.opts.honor_labels {
+            for l in self.target_labels.iter() {
+                if b.get(l.name).is_empty() {
+                    b.set(l.name, l.value);
+                }
+            }
+            return;
+        }
+        for l in self.target_labels.iter() {
+            let existing = b.get(l.name).to_string();
+            if !existing.is_empty() {
+                let mut name = format!("exported_{}", l.name);
+                while !b.get(&name).is_empty() {
+                    name = format!("exported_{name}");
+                }
+                b.set(&name, &existing);
+            }
+            b.set(l.name, l.value);
+        }
+    }
+
+    fn check_label_limits(&self, labels: &Labels) -> Result<(), Error> {
+        let o = &self.opts;
+        let name = labels.metric_name();
+        if o.label_limit > 0 && labels.len() as u64 > o.label_limit {
+            return Err(Error::LabelLimit(format!(
+                "label_limit exceeded (metric: {name:.50}, number of labels: {}, limit: {})",
+                labels.len(),
+                o.label_limit
+            )));
+        }
+        for l in labels.iter() {
+            if o.label_name_length_limit > 0 && l.name.len() as u64 > o.label_name_length_limit {
+                return Err(Error::LabelLimit(format!(
+                    "label_name_length_limit exceeded (metric: {name:.50}, label name: {:.50}, length: {}, limit: {})",
+                    l.name,
+                    l.name.len(),
+                    o.label_name_length_limit
+                )));
+            }
+            if o.label_value_length_limit > 0 && l.value.len() as u64 > o.label_value_length_limit {
+                return Err(Error::LabelLimit(format!(
+                    "label_value_length_limit exceeded (metric: {name:.50}, label name: {:.50}, value: {:.50}, length: {}, limit: {})",
+                    l.name,
+                    l.value,
+                    l.value.len(),
+                    o.label_value_length_limit
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn append_body(&mut self, body: &[u8], ctype: &str, ts: i64) -> Result<Report, Error> {
+        let format = exposition::format_for_content_type(ctype, self.opts.fallback_protocol)?;
+        let mut parser = exposition::new_parser(body, format);
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        self.iteration += 1;
+        let iter = self.iteration;
+        let mut report = Report::default();
+        let mut cur: HashSet<Labels> = HashSet::with_capacity(self.prev_series.len());
+        let mut b = LabelsBuilder::new();
+        let mut metadata: HashMap<String, Metadata> = HashMap::new();
+        let aopts = AppendOptions::default();
+        let outcome: Result<(), Error> = (|| {
+            while let Some(entry) = parser.next()? {
+                match entry {
+                    Entry::Type => {
+                        let (n, t) = parser.metric_type();
+                        metadata.entry(n.to_string()).or_default().metric_type = t;
+                        continue;
+                    }
+                    Entry::Help => {
+                        let (n, h) = parser.help();
+                        metadata.entry(n.to_string()).or_default().help = h.into_owned();
+                        continue;
+                    }
+                    Entry::Unit => {
+                        let (n, u) = parser.unit();
+                        metadata.entry(n.to_string()).or_default().unit = u.to_string();
+                        continue;
+                    }
+                    Entry::Comment => continue,
+                    Entry::Series => {}
+                }
+                report.scraped += 1;
+                let (raw, sample_ts, v) = parser.series();
+                let t = if self.opts.honor_timestamps { sample_ts.unwrap_or(ts) } else { ts };
+                let is_new;
+                let entry = match self.cache.get_mut(raw) {
+                    Some(e) => {
+                        is_new = false;
+                        e
+                    }
+                    None => {
+                        is_new = true;
+                        parser.labels(&mut b);
+                        self.mutate(&mut b);
+                        let labels = if relabel::process_builder(
+                            &mut b,
+                            &self.opts.metric_relabel_configs,
+                        ) {
+                            let l = b.labels();
+                            if l.is_empty() { None } else { Some(l) }
+                        } else {
+                            None
+                        };
+                        if let Some(l) = &labels {
+                            self.check_label_limits(l)?;
+                        }
+                        self.cache.entry(raw.to_vec()).or_insert(CacheEntry {
+                            labels,
+                            series_ref: 0,
+                            last_seen: 0,
+                        })
+                    }
+                };
+                entry.last_seen = iter;
+                let Some(labels) = entry.labels.clone() else { continue };
+                report.post_relabel += 1;
+                if self.opts.sample_limit > 0 && report.post_relabel > self.opts.sample_limit {
+                    return Err(Error::SampleLimit);
+                }
+                if !cur.insert(labels.clone()) {
+                    self.stats
+                        .duplicate_timestamp
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                match app.append(entry.series_ref, &labels, 0, t, Value::Float(v), &aopts) {
+                    Ok(r) => {
+                        entry.series_ref = r;
+                        if is_new {
+                            report.added += 1;
+                        }
+                    }
+                    Err(AppendError::OutOfOrderSample) => {
+                        self.stats.out_of_order.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(AppendError::DuplicateSampleForTimestamp) => {
+                        self.stats
+                            .duplicate_timestamp
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(AppendError::OutOfBounds | AppendError::TooOldSample) => {
+                        self.stats.out_of_bounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(_) => {}
+                }
+                if let Some(ex) = parser.exemplar() {
+                    let _ =
+                        app.append_exemplars(entry.series_ref, &labels, std::slice::from_ref(&ex));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            let _ = app.rollback();
+            return Err(e);
+        }
+        // Series present last time but not now go stale.
+        let stale_opts = AppendOptions { discard_out_of_order: true };
+        for gone in self.prev_series.difference(&cur) {
+            let _ = app.append(0, gone, 0, ts, Value::Float(stale_nan()), &stale_opts);
+        }
+        app.commit().map_err(|e| Error::Storage(e.to_string()))?;
+        self.prev_series = cur;
+        // Forget cache entries not seen for a while (Prometheus keeps them for one more scrape).
+        self.cache.retain(|_, e| e.last_seen + 1 >= iter);
+        report.metadata = metadata;
+        Ok(report)
+    }
+
+    /// Appends staleness markers for every series of the previous scrape (a failed scrape).
+    fn append_empty(&mut self, ts: i64) -> Report {
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        let opts = AppendOptions { discard_out_of_order: true };
+        for s in self.prev_series.drain() {
+            let _ = app.append(0, &s, 0, ts, Value::Float(stale_nan()), &opts);
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(err = %e, "Error committing staleness markers");
+        }
+        Report::default()
+    }
+
+    fn report_series(&self, name: &str) -> Labels {
+        let mut b = self.target_labels.builder();
+        b.set("__name__", name);
+        b.labels()
+    }
+
+    fn append_report(&self, ts: i64, duration: Duration, r: &Report, up: bool, body_len: usize) {
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        let mut values = vec![
+            ("up", if up { 1.0 } else { 0.0 }),
+            ("scrape_duration_seconds", duration.as_secs_f64()),
+            ("scrape_samples_scraped", r.scraped as f64),
+            ("scrape_samples_post_metric_relabeling", r.post_relabel as f64),
+            ("scrape_series_added", r.added as f64),
+        ];
+        if self.opts.extra_scrape_metrics {
+            values.push(("scrape_timeout_seconds", self.timeout.as_secs_f64()));
+            values.push(("scrape_sample_limit", self.opts.sample_limit as f64));
+            values.push(("scrape_body_size_bytes", body_len as f64));
+        }
+        for (name, v) in values {
+            let _ = app.append(
+                0,
+                &self.report_series(name),
+                0,
+                ts,
+                Value::Float(v),
+                &AppendOptions::default(),
+            );
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(err = %e, "Error committing report series");
+        }
+    }
+
+    /// At the end of the loop: staleness markers for every scraped series and the report series.
+    fn end_of_run_staleness(&mut self) {
+        let ts = now_ms();
+        let storage = self.storage.clone();
+        let mut app = storage.appender();
+        let opts = AppendOptions { discard_out_of_order: true };
+        for s in self.prev_series.drain() {
+            let _ = app.append(0, &s, 0, ts, Value::Float(stale_nan()), &opts);
+        }
+        let mut names = vec![
+            "up",
+            "scrape_duration_seconds",
+            "scrape_samples_scraped",
+            "scrape_samples_post_metric_relabeling",
+            "scrape_series_added",
+        ];
+        if self.opts.extra_scrape_metrics {
+            names.extend([
+                "scrape_timeout_seconds",
+                "scrape_sample_limit",
+                "scrape_body_size_bytes",
+            ]);
+        }
+        for n in names {
+            let _ = app.append(0, &self.report_series(n), 0, ts, Value::Float(stale_nan()), &opts);
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(err = %e, "Error committing end-of-run staleness markers");
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    scraped: u64,
+    post_relabel: u64,
+    added: u64,
+    metadata: HashMap<String, Metadata>,
+}
+
+fn http_error(url: &str, e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout(url.to_string());
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    if e.is_connect() {
+        let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
+        if msg.contains("refused") {
+            return Error::Http {
+                url: url.to_string(),
+                message: format!("dial tcp {host}: connect: connection refused"),
+            };
+        }
+    }
+    Error::Http { url: url.to_string(), message: msg }
+}
+
+/// FNV-1a, as Prometheus uses for target hashes.
+pub(crate) fn fnv64a(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &c in b {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,215 @@
+//! Scrape tests against real loopback HTTP servers, storing into `storage::MemStorage`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use axum::routing::get;
+use model::{Labels, MatchType, Matcher, is_stale_nan};
+use parking_lot::Mutex;
+use storage::{MemStorage, Queryable, ValueKind};
+
+use crate::scrape_loop::ScrapeLoop;
+use crate::{Manager, ScrapeOptions};
+
+/// Serves `body` (replaceable) with `ctype` at `/metrics`; returns the address.
+async fn serve(body: Arc<Mutex<(u16, String)>>, ctype: &'static str) -> String {
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = body.clone();
+            async move {
+                let (status, text) = body.lock().clone();
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [(header::CONTENT_TYPE, ctype)],
+                    text,
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+fn opts(yaml_extra: &str) -> ScrapeOptions {
+    let c = config::load_str(
+        &format!("scrape_configs:\n  - job_name: j\n    scrape_interval: 1s\n{yaml_extra}"),
+        "t",
+    )
+    .unwrap();
+    ScrapeOptions::from(&c.scrape_configs[0])
+}
+
+fn scrape_loop(addr: &str, o: ScrapeOptions, store: &MemStorage) -> ScrapeLoop {
+    let target = Labels::from_pairs([("instance", addr), ("job", "j")]);
+    let client = reqwest::Client::new();
+    ScrapeLoop::new(
+        target,
+        format!("http://{addr}/metrics"),
+        Arc::new(o),
+        client,
+        Arc::new(store.clone()),
+        Default::default(),
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    )
+}
+
+/// Every sample of series `name` as (t, v).
+fn samples(store: &MemStorage, matchers: &[(&str, &str)]) -> Vec<(Labels, Vec<f64>)> {
+    let q = store.querier(0, i64::MAX).unwrap();
+    let ms: Vec<Matcher> =
+        matchers.iter().map(|(n, v)| Matcher::new(MatchType::Equal, *n, *v).unwrap()).collect();
+    let mut set = q.select(true, None, &ms);
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let mut c = s.cursor();
+        let mut vs = Vec::new();
+        while c.next() == ValueKind::Float {
+            vs.push(c.at().1);
+        }
+        out.push((s.labels.clone(), vs));
+    }
+    out
+}
+
+#[tokio::test]
+async fn scrapes_samples_report_series_and_staleness() {
+    let body = Arc::new(Mutex::new((
+        200,
+        "# TYPE a counter\n# HELP a help a\na_total{x=\"1\"} 5\nb 2\n".to_string(),
+    )));
+    let addr = serve(body.clone(), "text/plain; version=0.0.4").await;
+    let store = MemStorage::new();
+    let mut sl = scrape_loop(&addr, opts(""), &store);
+    sl.scrape_and_report().await;
+    let a = samples(&store, &[("__name__", "a_total")]);
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        a[0].0.to_string(),
+        format!("{{__name__=\"a_total\", instance=\"{addr}\", job=\"j\", x=\"1\"}}")
+    );
+    assert_eq!(a[0].1, vec![5.0]);
+    assert_eq!(samples(&store, &[("__name__", "up")])[0].1, vec![1.0]);
+    assert_eq!(samples(&store, &[("__name__", "scrape_samples_scraped")])[0].1, vec![2.0]);
+    assert_eq!(samples(&store, &[("__name__", "scrape_series_added")])[0].1, vec![2.0]);
+    assert_eq!(sl.state.lock().metadata["a"].help, "help a");
+
+    // b disappears: it gets a staleness marker.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    body.lock().1 = "a_total{x=\"1\"} 6\n".to_string();
+    sl.scrape_and_report().await;
+    let b = samples(&store, &[("__name__", "b")]);
+    assert_eq!(b[0].1.len(), 2);
+    assert!(is_stale_nan(b[0].1[1]));
+    assert_eq!(samples(&store, &[("__name__", "scrape_series_added")])[0].1, vec![2.0, 0.0]);
+
+    // A failing scrape: up=0, everything stale, error in Prometheus's words.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    body.lock().0 = 500;
+    sl.scrape_and_report().await;
+    assert_eq!(samples(&store, &[("__name__", "up")])[0].1, vec![1.0, 1.0, 0.0]);
+    assert!(is_stale_nan(*samples(&store, &[("__name__", "a_total")])[0].1.last().unwrap()));
+    assert_eq!(sl.state.lock().last_error, "server returned HTTP status 500 Internal Server Error");
+}
+
+#[tokio::test]
+async fn honor_labels_and_exported_prefix() {
+    let body = Arc::new(Mutex::new((200, "m{job=\"other\",instance=\"i\"} 1\n".to_string())));
+    let addr = serve(body, "text/plain").await;
+    let store = MemStorage::new();
+    scrape_loop(&addr, opts(""), &store).scrape_and_report().await;
+    let m = samples(&store, &[("__name__", "m")]);
+    assert_eq!(m[0].0.get("exported_job"), "other");
+    assert_eq!(m[0].0.get("job"), "j");
+    assert_eq!(m[0].0.get("exported_instance"), "i");
+
+    let store = MemStorage::new();
+    scrape_loop(&addr, opts("    honor_labels: true\n"), &store).scrape_and_report().await;
+    let m = samples(&store, &[("__name__", "m")]);
+    assert_eq!((m[0].0.get("job"), m[0].0.get("instance")), ("other", "i"));
+}
+
+#[tokio::test]
+async fn limits_fail_the_scrape_with_prometheus_errors() {
+    let body = Arc::new(Mutex::new((200, "a 1\nb 2\nc 3\n".to_string())));
+    let addr = serve(body, "text/plain").await;
+    for (extra, want) in [
+        ("    sample_limit: 2\n", "sample limit exceeded"),
+        ("    body_size_limit: 1B\n", "body size limit exceeded"),
+        ("    label_limit: 1\n", "label_limit exceeded (metric: a, number of labels: 3, limit: 1)"),
+    ] {
+        let store = MemStorage::new();
+        let mut sl = scrape_loop(&addr, opts(extra), &store);
+        sl.scrape_and_report().await;
+        assert_eq!(sl.state.lock().last_error, want, "{extra}");
+        assert_eq!(samples(&store, &[("__name__", "up")])[0].1, vec![0.0]);
+        assert!(
+            samples(&store, &[("__name__", "a")]).is_empty(),
+            "{extra}: no partial scrape is committed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metric_relabeling_drops_series() {
+    let body = Arc::new(Mutex::new((200, "keep_me 1\ndrop_me 2\n".to_string())));
+    let addr = serve(body, "text/plain").await;
+    let store = MemStorage::new();
+    let o = opts(
+        "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: drop_.*\n        action: drop\n",
+    );
+    scrape_loop(&addr, o, &store).scrape_and_report().await;
+    assert!(samples(&store, &[("__name__", "drop_me")]).is_empty());
+    assert_eq!(
+        samples(&store, &[("__name__", "scrape_samples_post_metric_relabeling")])[0].1,
+        vec![1.0]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_target_is_down() {
+    let store = MemStorage::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut sl = scrape_loop(&addr, opts(""), &store);
+    sl.scrape_and_report().await;
+    let err = sl.state.lock().last_error.clone();
+    assert_eq!(
+        err,
+        format!("Get \"http://{addr}/metrics\": dial tcp {addr}: connect: connection refused")
+    );
+}
+
+#[tokio::test]
+async fn manager_runs_pools_and_stops_with_staleness() {
+    let body = Arc::new(Mutex::new((200, "m 1\n".to_string())));
+    let addr = serve(body, "text/plain").await;
+    let store = MemStorage::new();
+    let m = Manager::new(Arc::new(store.clone()));
+    m.apply_config(vec![opts("")]);
+    m.sync(
+        "j",
+        discovery::static_groups([(
+            &[addr.clone()][..],
+            vec![("env".to_string(), "x".to_string())],
+        )]),
+    );
+    let t = m.active_targets();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].labels.get("env"), "x");
+    assert_eq!(t[0].scrape_url, format!("http://{addr}/metrics"));
+    for _ in 0..40 {
+        if !samples(&store, &[("__name__", "m")]).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(m.active_targets()[0].health, crate::TargetHealth::Up);
+    m.stop().await;
+    let s = samples(&store, &[("__name__", "m")]);
+    assert!(is_stale_nan(*s[0].1.last().unwrap()), "stopping marks the target's series stale");
+}
