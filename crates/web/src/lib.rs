@@ -1,1 +1,21 @@
-//! Placeholder until this crate's first module lands.
+//! **API Boundary.** Prometheus's HTTP API v1, lifecycle endpoints and `/metrics`, on axum.
+//!
+//! `web` is the only crate that knows the API's JSON. It depends on no component crate: everything it serves comes
+//! through the narrow traits in `retrieve.rs` (implemented by the binary) and through `storage::Queryable` for
+//! series and labels.
+
+mod api;
+mod error;
+mod params;
+mod retrieve;
+mod selector;
+mod server;
+
+pub use api::{ApiOptions, router};
+pub use error::{ApiError, ErrorType};
+pub use retrieve::{
+    ActiveTarget, BuildInfo, DroppedTarget, Lifecycle, MetricMetadata, RuntimeInfo,
+    StatusRetriever, TargetMetadata, TargetRetriever, TsdbStatus,
+};
+pub use selector::parse_selector;
+pub use server::serve;

@@ -1,0 +1,244 @@
+//! Router tests with `oneshot` (no socket): JSON shapes, error envelopes and status codes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use model::{Labels, Value};
+use storage::{AppendOptions, Appendable, MemStorage};
+use tower::ServiceExt;
+
+use super::*;
+use crate::retrieve::*;
+
+struct Fake;
+
+impl TargetRetriever for Fake {
+    fn active(&self) -> Vec<ActiveTarget> {
+        vec![ActiveTarget {
+            labels: BTreeMap::from([("job".to_string(), "a".to_string())]),
+            scrape_pool: "a".into(),
+            scrape_url: "http://x:1/metrics".into(),
+            health: "up".into(),
+            scrape_interval: "15s".into(),
+            scrape_timeout: "10s".into(),
+            ..Default::default()
+        }]
+    }
+    fn dropped(&self) -> Vec<DroppedTarget> {
+        vec![DroppedTarget { scrape_pool: "a".into(), ..Default::default() }]
+    }
+    fn metadata(&self) -> Vec<TargetMetadata> {
+        let md =
+            MetricMetadata { metric_type: "counter".into(), help: "h".into(), unit: String::new() };
+        vec![TargetMetadata {
+            target: BTreeMap::from([("job".to_string(), "a".to_string())]),
+            metric: "m".into(),
+            metadata: md,
+        }]
+    }
+}
+
+impl StatusRetriever for Fake {
+    fn config_yaml(&self) -> String {
+        "global: {}\n".into()
+    }
+    fn flags(&self) -> Vec<(String, String)> {
+        vec![("web.enable-lifecycle".into(), "false".into())]
+    }
+    fn runtime_info(&self) -> RuntimeInfo {
+        RuntimeInfo::default()
+    }
+    fn tsdb_status(&self, _limit: usize) -> TsdbStatus {
+        TsdbStatus { num_series: 2, ..Default::default() }
+    }
+    fn metrics_text(&self) -> String {
+        "up 1\n".into()
+    }
+}
+
+impl Lifecycle for Fake {
+    fn reload(&self) -> Result<(), String> {
+        Err("bad".into())
+    }
+    fn quit(&self) {}
+}
+
+fn app(lifecycle: bool) -> Router {
+    let store = MemStorage::new();
+    let mut a = store.appender();
+    for (job, v) in [("a", 1.0), ("b", 0.0)] {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", job)]);
+        a.append(0, &l, 0, 1000, Value::Float(v), &AppendOptions::default()).unwrap();
+    }
+    a.commit().unwrap();
+    router(ApiOptions {
+        queryable: Arc::new(store),
+        targets: Arc::new(Fake),
+        status: Arc::new(Fake),
+        lifecycle: Arc::new(Fake),
+        enable_lifecycle: lifecycle,
+        ready: Arc::new(AtomicBool::new(true)),
+        build_info: BuildInfo { version: "3.14.0".into(), ..Default::default() },
+    })
+}
+
+async fn call(app: Router, method: &str, uri: &str, body: &str) -> (StatusCode, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn series_labels_and_values() {
+    let cases: &[(&str, &str, &str, StatusCode, &str)] = &[
+        (
+            "GET",
+            "/api/v1/series?match[]=up",
+            "",
+            StatusCode::OK,
+            r#"{"data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}],"status":"success"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/series",
+            "match[]=up%7Bjob%3D%22b%22%7D",
+            StatusCode::OK,
+            r#"{"data":[{"__name__":"up","job":"b"}],"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/series?match[]=up&limit=1",
+            "",
+            StatusCode::OK,
+            r#"{"data":[{"__name__":"up","job":"a"}],"status":"success","warnings":["results truncated due to limit"]}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/series",
+            "",
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"no match[] parameter provided","errorType":"bad_data","status":"error"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/series?match[]=up&start=x",
+            "",
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid parameter \"start\": cannot parse \"x\" to a valid timestamp","errorType":"bad_data","status":"error"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/series?match[]=up&start=2&end=3",
+            "",
+            StatusCode::OK,
+            r#"{"data":[],"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/labels",
+            "",
+            StatusCode::OK,
+            r#"{"data":["__name__","job"],"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/label/job/values",
+            "",
+            StatusCode::OK,
+            r#"{"data":["a","b"],"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/label/job/values?match[]=up%7Bjob%3D%22a%22%7D",
+            "",
+            StatusCode::OK,
+            r#"{"data":["a"],"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/status/buildinfo",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"branch":"","buildDate":"","buildUser":"","goVersion":"","revision":"","version":"3.14.0"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/status/config",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"yaml":"global: {}\n"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/metadata",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"m":[{"help":"h","type":"counter","unit":""}]},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/targets/metadata?match_target=%7Bjob%3D%22a%22%7D",
+            "",
+            StatusCode::OK,
+            r#"{"data":[{"help":"h","metric":"m","target":{"job":"a"},"type":"counter","unit":""}],"status":"success"}"#,
+        ),
+    ];
+    for (method, uri, body, status, want) in cases {
+        let (got_status, got) = call(app(false), method, uri, body).await;
+        assert_eq!(got_status, *status, "{method} {uri}: {got}");
+        let got_json: serde_json::Value = serde_json::from_str(&got).unwrap();
+        let want_json: serde_json::Value = serde_json::from_str(want).unwrap();
+        assert_eq!(got_json, want_json, "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn targets_filters() {
+    let (_, body) = call(app(false), "GET", "/api/v1/targets?state=active", "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["activeTargets"][0]["scrapePool"], "a");
+    assert_eq!(v["data"]["activeTargets"][0]["lastScrape"], "0001-01-01T00:00:00Z");
+    assert_eq!(v["data"]["droppedTargets"], serde_json::json!([]));
+    assert_eq!(v["data"]["droppedTargetCounts"]["a"], 1);
+    let (_, body) = call(app(false), "GET", "/api/v1/targets?state=dropped", "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["activeTargets"], serde_json::json!([]));
+    assert_eq!(v["data"]["droppedTargets"][0]["scrapePool"], "a");
+}
+
+#[tokio::test]
+async fn lifecycle_and_health() {
+    assert_eq!(
+        call(app(false), "POST", "/-/reload", "").await,
+        (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.".into())
+    );
+    assert_eq!(
+        call(app(true), "POST", "/-/reload", "").await,
+        (StatusCode::INTERNAL_SERVER_ERROR, "failed to reload config: bad\n".into())
+    );
+    assert_eq!(call(app(true), "GET", "/-/reload", "").await.0, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(call(app(true), "POST", "/-/quit", "").await.0, StatusCode::OK);
+    assert_eq!(
+        call(app(false), "GET", "/-/healthy", "").await,
+        (StatusCode::OK, "Prometheus Server is Healthy.\n".into())
+    );
+    assert_eq!(call(app(false), "GET", "/nope", "").await.0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn utf8_label_names_in_paths() {
+    assert_eq!(unescape_label_name("U__a_2e_b"), "a.b");
+    assert_eq!(unescape_label_name("U__a__b"), "a_b");
+    assert_eq!(unescape_label_name("job"), "job");
+}
