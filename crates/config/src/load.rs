@@ -81,6 +81,9 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 fn validate(cfg: &mut Config) -> Result<(), Error> {
+    if cfg.global.scrape_timeout == crate::types::UNSET {
+        cfg.global.scrape_timeout = Duration(10_000).min(cfg.global.scrape_interval);
+    }
     let g = &cfg.global;
     if g.scrape_timeout > g.scrape_interval {
         return Err(Error::Invalid("global scrape timeout greater than scrape interval".into()));

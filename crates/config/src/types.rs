@@ -166,6 +166,13 @@ fn d_10s() -> Duration {
     Duration(10_000)
 }
 
+/// Marks a duration not given in the file; loading replaces it.
+pub(crate) const UNSET: Duration = Duration(i64::MIN);
+
+fn unset_duration() -> Duration {
+    UNSET
+}
+
 /// The `global` section.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -173,8 +180,8 @@ pub struct GlobalConfig {
     /// Default scrape interval (1m).
     #[serde(default = "d_1m")]
     pub scrape_interval: Duration,
-    /// Default scrape timeout (10s).
-    #[serde(default = "d_10s")]
+    /// Default scrape timeout (10s, or the interval when that is shorter); resolved during loading.
+    #[serde(default = "unset_duration")]
     pub scrape_timeout: Duration,
     /// Default scrape protocols.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -241,7 +248,10 @@ pub struct GlobalConfig {
 
 impl Default for GlobalConfig {
     fn default() -> GlobalConfig {
-        serde_json::from_str("{}").expect("an empty global section takes every default")
+        let mut g: GlobalConfig =
+            serde_json::from_str("{}").expect("an empty global section takes every default");
+        g.scrape_timeout = d_10s();
+        g
     }
 }
 

@@ -22,6 +22,12 @@ fn defaults_and_inheritance() {
         "timeout clamps to the interval"
     );
     assert_eq!(a.scrape_protocols[0], "OpenMetricsText1.0.0");
+    let c = load_str("global:\n  scrape_interval: 1s\n", "t.yml").unwrap();
+    assert_eq!(
+        c.global.scrape_timeout,
+        Duration(1_000),
+        "an unset global timeout clamps to the interval"
+    );
 }
 
 #[test]

@@ -1,0 +1,166 @@
+//! The server's own metrics, under Prometheus's names, exported on `/metrics` through `prometheus-client`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::process::ProcessCollector;
+
+/// Metrics owned by the binary itself (reload state, build info, readiness).
+#[derive(Debug, Default)]
+pub(crate) struct ServerMetrics {
+    pub(crate) config_last_reload_successful: Gauge,
+    pub(crate) config_last_reload_success_timestamp_seconds: Gauge<f64, AtomicU64>,
+    pub(crate) ready: Gauge,
+    build_info: Family<Vec<(String, String)>, Gauge>,
+}
+
+impl ServerMetrics {
+    /// Records the outcome of a (re)load.
+    pub(crate) fn record_reload(&self, ok: bool) {
+        self.config_last_reload_successful.set(i64::from(ok));
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default();
+            self.config_last_reload_success_timestamp_seconds.set(now);
+        }
+    }
+}
+
+/// The registry behind `/metrics` and the handles the server updates.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) server: Arc<ServerMetrics>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let server = Arc::new(ServerMetrics::default());
+        registry.register(
+            "prometheus_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            server.config_last_reload_successful.clone(),
+        );
+        registry.register(
+            "prometheus_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            server.config_last_reload_success_timestamp_seconds.clone(),
+        );
+        registry.register("prometheus_ready", "Whether Prometheus startup was fully completed and the server is ready for normal operation.", server.ready.clone());
+        registry.register(
+            "prometheus_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which prometheus was built, and the goos and goarch for the build.",
+            server.build_info.clone(),
+        );
+        server
+            .build_info
+            .get_or_create(&vec![
+                ("branch".to_string(), "main".to_string()),
+                ("goarch".to_string(), std::env::consts::ARCH.to_string()),
+                ("goos".to_string(), std::env::consts::OS.to_string()),
+                ("goversion".to_string(), "rust".to_string()),
+                ("revision".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+                ("version".to_string(), crate::VERSION.to_string()),
+            ])
+            .set(1);
+        registry.register_collector(Box::new(ProcessCollector::new()));
+        Metrics { registry, server }
+    }
+
+    /// Adds a collector for figures owned by other components (head, scrape manager, engine).
+    pub(crate) fn register_collector(
+        &mut self,
+        c: Box<dyn prometheus_client::collector::Collector>,
+    ) {
+        self.registry.register_collector(c);
+    }
+
+    /// The exposition text (OpenMetrics, which Prometheus-text parsers also read).
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Figures owned by the storage and the scrape manager, read on every scrape of `/metrics`.
+#[derive(Debug)]
+struct ComponentCollector {
+    storage: storage::MemStorage,
+    scrape: Arc<scrape::ScrapeStats>,
+}
+
+impl Collector for ComponentCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let g = ConstGauge::new(self.storage.series_count() as i64);
+        g.encode(encoder.encode_descriptor(
+            "prometheus_tsdb_head_series",
+            "Total number of series in the head block.",
+            None,
+            g.metric_type(),
+        )?)?;
+        let counters = [
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                &self.scrape.exceeded_sample_limit,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order",
+                "Total number of samples rejected due to not being out of the expected order.",
+                &self.scrape.out_of_order,
+            ),
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+                &self.scrape.duplicate_timestamp,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds",
+                "Total number of samples rejected due to timestamp falling out of the time bounds.",
+                &self.scrape.out_of_bounds,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let c = ConstCounter::new(v.load(Ordering::Relaxed));
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Registers the collectors of the storage and scrape components.
+pub(crate) fn register_components(app: &crate::server::App) {
+    let c = ComponentCollector { storage: app.storage.clone(), scrape: app.scrape.stats() };
+    app.metrics.lock().register_collector(Box::new(c));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_names() {
+        let m = Metrics::new();
+        m.server.record_reload(true);
+        let text = m.render();
+        assert!(text.contains("prometheus_config_last_reload_successful 1"), "{text}");
+        assert!(text.contains("prometheus_build_info{"), "{text}");
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        m.server.record_reload(false);
+        assert!(m.render().contains("prometheus_config_last_reload_successful 0"));
+    }
+}

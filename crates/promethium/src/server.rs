@@ -1,0 +1,292 @@
+//! The server: wiring of config → discovery → scrape → storage ← web, reload on SIGHUP and `/-/reload`, and
+//! graceful shutdown on SIGTERM, SIGINT and `/-/quit`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use discovery::{FileSd, FileSdOptions, TargetGroup};
+use parking_lot::Mutex;
+use scrape::{Manager, ScrapeOptions};
+use storage::MemStorage;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServerArgs;
+use crate::metrics::Metrics;
+
+const DEFAULT_CONFIG: &str = include_str!("default.yml");
+
+/// Shared state of the running server, behind the web layer's retriever traits.
+pub(crate) struct App {
+    args: ServerArgs,
+    pub(crate) storage: MemStorage,
+    pub(crate) scrape: Arc<Manager>,
+    config: ArcSwap<config::Config>,
+    pub(crate) metrics: Mutex<Metrics>,
+    reload_ok: AtomicBool,
+    last_config_time: Mutex<Option<SystemTime>>,
+    start_time: SystemTime,
+    discovery: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pub(crate) shutdown: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl App {
+    /// Reads the configuration: the file given by `--config.file`, or the embedded default scraping this server.
+    fn read_config(&self) -> Result<config::Config, config::Error> {
+        match &self.args.config_file {
+            Some(path) => config::load_file(path),
+            None => {
+                let port = self.args.listen_address.rsplit(':').next().unwrap_or("9090");
+                config::load_str(
+                    &DEFAULT_CONFIG.replace("localhost:9090", &format!("localhost:{port}")),
+                    "default",
+                )
+            }
+        }
+    }
+
+    /// Loads the configuration and applies it; on error the running configuration stays in force.
+    pub(crate) fn reload(&self) -> Result<(), String> {
+        let file =
+            self.args.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        tracing::info!(filename = %file, "Loading configuration file");
+        let result = self.read_config();
+        let metrics = self.metrics.lock();
+        match result {
+            Ok(cfg) => {
+                let _guard = self.runtime.enter();
+                self.apply(&cfg);
+                self.config.store(Arc::new(cfg));
+                metrics.server.record_reload(true);
+                self.reload_ok.store(true, Ordering::Release);
+                *self.last_config_time.lock() = Some(SystemTime::now());
+                tracing::info!(filename = %file, "Completed loading of configuration file");
+                Ok(())
+            }
+            Err(e) => {
+                metrics.server.record_reload(false);
+                self.reload_ok.store(false, Ordering::Release);
+                tracing::error!(filename = %file, err = %e, "Error reloading config");
+                Err(format!(
+                    "one or more errors occurred while applying the new configuration (--config.file={file:?}): {e}"
+                ))
+            }
+        }
+    }
+
+    fn apply(&self, cfg: &config::Config) {
+        let base = self
+            .args
+            .config_file
+            .as_ref()
+            .and_then(|p| p.parent().map(PathBuf::from))
+            .unwrap_or_default();
+        let pools: Vec<ScrapeOptions> =
+            cfg.scrape_configs.iter().map(ScrapeOptions::from).collect();
+        self.scrape.apply_config(pools);
+        let mut tasks = self.discovery.lock();
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+        for sc in &cfg.scrape_configs {
+            for key in sc.other_sd_configs.keys() {
+                tracing::warn!(job = %sc.job_name, mechanism = %key, "Service discovery mechanism is not supported yet; its targets are ignored");
+            }
+            let statics = discovery::static_groups(sc.static_configs.iter().map(|s| {
+                (
+                    s.targets.as_slice(),
+                    s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                )
+            }));
+            if sc.file_sd_configs.is_empty() {
+                self.scrape.sync(&sc.job_name, statics);
+                continue;
+            }
+            let sds: Vec<FileSd> = sc
+                .file_sd_configs
+                .iter()
+                .map(|f| {
+                    FileSd::start(FileSdOptions {
+                        files: f
+                            .files
+                            .iter()
+                            .map(|p| {
+                                if PathBuf::from(p).is_absolute() {
+                                    p.clone()
+                                } else {
+                                    base.join(p).display().to_string()
+                                }
+                            })
+                            .collect(),
+                        refresh_interval: f.refresh_interval.to_std(),
+                    })
+                })
+                .collect();
+            let scrape = self.scrape.clone();
+            let job = sc.job_name.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rxs: Vec<_> = sds.iter().map(FileSd::subscribe).collect();
+                loop {
+                    let mut groups: Vec<TargetGroup> = statics.clone();
+                    for rx in &rxs {
+                        groups.extend(rx.borrow().iter().cloned());
+                    }
+                    scrape.sync(&job, groups);
+                    let changed = futures_any(&mut rxs).await;
+                    if !changed {
+                        break;
+                    }
+                }
+                drop(sds);
+            }));
+        }
+    }
+}
+
+/// Waits until any receiver sees a change; false when all senders are gone.
+async fn futures_any(rxs: &mut [tokio::sync::watch::Receiver<Vec<TargetGroup>>]) -> bool {
+    if rxs.is_empty() {
+        return false;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(rxs.len());
+    let mut tasks = Vec::new();
+    for r in rxs.iter() {
+        let mut r = r.clone();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let ok = r.changed().await.is_ok();
+            let _ = tx.send(ok).await;
+        }));
+    }
+    drop(tx);
+    let res = rx.recv().await.unwrap_or(false);
+    for t in tasks {
+        t.abort();
+    }
+    for r in rxs.iter_mut() {
+        r.mark_unchanged();
+    }
+    res
+}
+
+/// Runs the server until shutdown.
+pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
+    tracing::info!(version = crate::VERSION, "Starting Promethium");
+    if args.config_file.is_none() {
+        tracing::info!(
+            "No --config.file given; using the embedded configuration that scrapes this server"
+        );
+    }
+    let storage = MemStorage::new();
+    let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
+    let app = Arc::new(App {
+        args: args.clone(),
+        storage: storage.clone(),
+        scrape: scrape.clone(),
+        config: ArcSwap::from_pointee(config::Config::default()),
+        metrics: Mutex::new(Metrics::new()),
+        reload_ok: AtomicBool::new(false),
+        last_config_time: Mutex::new(None),
+        start_time: SystemTime::now(),
+        discovery: Mutex::new(Vec::new()),
+        shutdown: CancellationToken::new(),
+        runtime: tokio::runtime::Handle::current(),
+    });
+    crate::metrics::register_components(&app);
+
+    let listener = tokio::net::TcpListener::bind(&args.listen_address)
+        .await
+        .with_context(|| format!("listen on {}", args.listen_address))?;
+    tracing::info!(address = %args.listen_address, "Listening on");
+
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || app2.reload())
+        .await
+        .context("load configuration")?
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("load initial configuration")?;
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let router = web::router(crate::adapters::api_options(app.clone(), ready.clone()));
+    let shutdown = app.shutdown.clone();
+    let server =
+        tokio::spawn(web::serve(listener, router, async move { shutdown.cancelled().await }));
+    ready.store(true, Ordering::Release);
+    app.metrics.lock().server.ready.set(1);
+    tracing::info!("Server is ready to receive web requests.");
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("install SIGHUP handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("install SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let a = app.clone();
+                let _ = tokio::task::spawn_blocking(move || a.reload()).await;
+            }
+            _ = term.recv() => {
+                tracing::warn!("Received SIGTERM, exiting gracefully...");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("Received SIGINT, exiting gracefully...");
+                break;
+            }
+            _ = app.shutdown.cancelled() => {
+                tracing::warn!("Received termination request via web service, exiting gracefully...");
+                break;
+            }
+        }
+    }
+    app.shutdown.cancel();
+    for t in app.discovery.lock().drain(..) {
+        t.abort();
+    }
+    scrape.stop().await;
+    tracing::info!("Scrape manager stopped");
+    let _ = server.await;
+    tracing::info!("See you next time!");
+    Ok(())
+}
+
+impl App {
+    pub(crate) fn flags(&self) -> Vec<(String, String)> {
+        self.args.as_flag_map()
+    }
+
+    pub(crate) fn config_yaml(&self) -> String {
+        self.config.load().to_yaml_string()
+    }
+
+    pub(crate) fn runtime_info(&self) -> web::RuntimeInfo {
+        web::RuntimeInfo {
+            start_time: Some(self.start_time),
+            cwd: std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            reload_config_success: self.reload_ok.load(Ordering::Acquire),
+            last_config_time: *self.last_config_time.lock(),
+            goroutine_count: std::fs::read_dir("/proc/self/task")
+                .map(|d| d.count() as u64)
+                .unwrap_or(0),
+            gomaxprocs: std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
+            storage_retention: self
+                .args
+                .retention_time
+                .clone()
+                .unwrap_or_else(|| "15d".to_string()),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `promethium tool …`: promtool's commands, with promtool's arguments, output and exit codes.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use promtool::query::{Client, Format};
+
+#[derive(Debug, Args)]
+pub(crate) struct ToolArgs {
+    #[command(subcommand)]
+    command: ToolCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolCommand {
+    /// Run a query against a Prometheus server.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Promql,
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Format {
+        match f {
+            OutputFormat::Promql => Format::Promql,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum QueryCommand {
+    /// Run instant query.
+    Instant {
+        /// Output format of the query.
+        #[arg(short = 'o', long = "format", value_enum, default_value = "promql")]
+        format: OutputFormat,
+        /// Query evaluation time (RFC3339 or Unix timestamp).
+        #[arg(long)]
+        time: Option<String>,
+        /// Prometheus server to query.
+        server: String,
+        /// PromQL query expression.
+        expr: String,
+    },
+    /// Run range query.
+    Range {
+        #[arg(short = 'o', long = "format", value_enum, default_value = "promql")]
+        format: OutputFormat,
+        /// Query range start time (RFC3339 or Unix timestamp).
+        #[arg(long)]
+        start: String,
+        /// Query range end time (RFC3339 or Unix timestamp).
+        #[arg(long)]
+        end: String,
+        /// Query step size (duration).
+        #[arg(long)]
+        step: String,
+        server: String,
+        expr: String,
+    },
+    /// Run series query.
+    Series {
+        #[arg(short = 'o', long = "format", value_enum, default_value = "promql")]
+        format: OutputFormat,
+        /// Series selector. Can be specified multiple times.
+        #[arg(long = "match", required = true)]
+        matches: Vec<String>,
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        end: Option<String>,
+        server: String,
+    },
+    /// Run labels query.
+    Labels {
+        #[arg(short = 'o', long = "format", value_enum, default_value = "promql")]
+        format: OutputFormat,
+        #[arg(long = "match")]
+        matches: Vec<String>,
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long)]
+        end: Option<String>,
+        server: String,
+        /// Label name to provide label values for.
+        name: String,
+    },
+}
+
+pub(crate) fn run(args: ToolArgs) -> ExitCode {
+    match args.command {
+        ToolCommand::Query(q) => run_query(q),
+    }
+}
+
+fn run_query(q: QueryCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match q {
+            QueryCommand::Instant { format, time, server, expr } => {
+                Client::new(&server)?.instant(&expr, time.as_deref(), format.into()).await
+            }
+            QueryCommand::Range { format, start, end, step, server, expr } => {
+                Client::new(&server)?.range(&expr, &start, &end, &step, format.into()).await
+            }
+            QueryCommand::Series { format, matches, start, end, server } => {
+                Client::new(&server)?
+                    .series(&matches, start.as_deref(), end.as_deref(), format.into())
+                    .await
+            }
+            QueryCommand::Labels { format, matches, start, end, server, name } => {
+                Client::new(&server)?
+                    .label_values(&name, &matches, start.as_deref(), end.as_deref(), format.into())
+                    .await
+            }
+        }
+    });
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("query error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Side by side with Debian's Prometheus 2.42: both scrape the same node-exporter and the same synthetic bench
+//! targets, and must end up with the same series. Skips with a notice when the peers are not installed.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::harness::{Proc, enc, eventually, free_port, system_bin};
+use crate::server::start;
+
+fn bench_targets_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("BENCH_TARGETS_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    [
+        "/tmp/bench-targets-target/release/bench-targets",
+        "/tmp/bench-targets-target/debug/bench-targets",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+fn series_set(p: &Proc, selector: &str) -> BTreeSet<String> {
+    let v = p.json(&format!("/api/v1/series?match[]={}", enc(selector)));
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let mut pairs: Vec<(String, String)> = s
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            pairs.sort();
+            format!("{pairs:?}")
+        })
+        .collect()
+}
+
+#[test]
+fn same_series_as_prometheus_2_42() {
+    let (Some(prom), Some(node)) =
+        (system_bin("prometheus"), system_bin("prometheus-node-exporter"))
+    else {
+        println!(
+            "notice: skipping: Debian's prometheus and prometheus-node-exporter are not installed"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    let node_addr = format!("127.0.0.1:{}", free_port());
+    let mut node_proc = Proc::start(
+        &node,
+        &[
+            format!("--web.listen-address={node_addr}"),
+            "--collector.textfile.directory=".to_string(),
+        ],
+        node_addr.clone(),
+        dir.path().join("node.log"),
+    );
+    node_proc.wait_ready("/metrics", Duration::from_secs(20));
+
+    let mut jobs = vec![("node".to_string(), vec![node_addr.clone()])];
+    let _bench = match bench_targets_bin() {
+        Some(b) => {
+            let base = free_port();
+            let p = Proc::start(
+                &b,
+                &[
+                    "--targets".into(),
+                    "3".into(),
+                    "--series".into(),
+                    "500".into(),
+                    "--base-port".into(),
+                    base.to_string(),
+                    "--max-runtime".into(),
+                    "300".into(),
+                ],
+                format!("127.0.0.1:{base}"),
+                dir.path().join("bench.log"),
+            );
+            jobs.push((
+                "bench".to_string(),
+                (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect(),
+            ));
+            Some(p)
+        }
+        None => {
+            println!("notice: bench-targets not built (see .ci/run); comparing node-exporter only");
+            None
+        }
+    };
+
+    let mut yml =
+        String::from("global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n");
+    for (job, targets) in &jobs {
+        let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        yml.push_str(&format!(
+            "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+            list.join(", ")
+        ));
+    }
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, &yml).unwrap();
+
+    let prom_addr = format!("127.0.0.1:{}", free_port());
+    let mut reference = Proc::start(
+        &prom,
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
+            format!("--web.listen-address={prom_addr}"),
+        ],
+        prom_addr,
+        dir.path().join("prometheus.log"),
+    );
+    reference.wait_ready("/-/ready", Duration::from_secs(30));
+    let ours = start(dir.path(), &[format!("--config.file={}", cfg.display())]);
+
+    let n_targets: usize = jobs.iter().map(|(_, t)| t.len()).sum();
+    for p in [&reference, &ours] {
+        eventually(Duration::from_secs(30), "every target up", || {
+            let v = p.json("/api/v1/targets?state=active");
+            let t = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+            (t.len() == n_targets && t.iter().all(|t| t["health"] == "up")).then_some(())
+        });
+    }
+    std::thread::sleep(Duration::from_secs(5));
+
+    for (job, _) in &jobs {
+        let selector = format!("{{job=\"{job}\"}}");
+        let a = series_set(&reference, &selector);
+        let b = series_set(&ours, &selector);
+        assert!(a.len() > 10, "reference has too few {job} series: {}", a.len());
+        let only_ref: Vec<_> = a.difference(&b).take(10).collect();
+        let only_ours: Vec<_> = b.difference(&a).take(10).collect();
+        assert!(
+            only_ref.is_empty() && only_ours.is_empty(),
+            "job {job}: {} vs {} series; only in Prometheus: {only_ref:?}; only in ours: {only_ours:?}",
+            a.len(),
+            b.len()
+        );
+    }
+}
