@@ -1,0 +1,80 @@
+//! A bit stream: bits are written and read most-significant first within each byte.
+
+/// A growable bit writer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BitWriter {
+    pub(crate) bytes: Vec<u8>,
+    /// Bits still free in the last byte (0..=8; 0 means a new byte is needed).
+    free: u8,
+}
+
+impl BitWriter {
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> BitWriter {
+        BitWriter { bytes, free: 0 }
+    }
+
+    pub(crate) fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        if bit {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 1 << (self.free - 1);
+        }
+        self.free -= 1;
+    }
+
+    pub(crate) fn write_byte(&mut self, b: u8) {
+        self.write_bits(u64::from(b), 8);
+    }
+
+    /// Writes the low `n` bits of `v`, most significant first.
+    pub(crate) fn write_bits(&mut self, v: u64, n: u8) {
+        let mut n = n;
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (self.free - take);
+            self.free -= take;
+            n -= take;
+        }
+    }
+}
+
+/// A bit reader over a byte slice; reads past the end return `None`.
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], byte_offset: usize) -> BitReader<'a> {
+        BitReader { bytes, pos: byte_offset * 8 }
+    }
+
+    pub(crate) fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1 == 1;
+        self.pos += 1;
+        Some(bit)
+    }
+
+    pub(crate) fn read_bits(&mut self, n: u8) -> Option<u64> {
+        let mut v = 0u64;
+        for _ in 0..n {
+            v = (v << 1) | u64::from(self.read_bit()?);
+        }
+        Some(v)
+    }
+
+    pub(crate) fn read_byte(&mut self) -> Option<u8> {
+        self.read_bits(8).map(|v| v as u8)
+    }
+}
