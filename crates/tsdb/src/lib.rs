@@ -5,3 +5,6 @@
 //! **Architecture Invariant:** only this crate knows the chunk and on-disk formats.
 
 pub mod chunkenc;
+mod head;
+
+pub use head::{Cardinality, Head, HeadOptions, HeadStats};

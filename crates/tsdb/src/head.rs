@@ -1,0 +1,233 @@
+//! The head: the in-memory part of the TSDB holding recent data of every active series.
+//!
+//! Series live in shards keyed by label set; each holds closed XOR chunks of up to 120 samples plus one open
+//! chunk. An inverted index maps every label pair to the sorted references of the series carrying it. Appenders
+//! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules.
+
+mod appender;
+mod index;
+mod query;
+mod series;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use model::Labels;
+use parking_lot::RwLock;
+use storage::{Appendable, Appender, Querier, Queryable, StorageError};
+
+use index::Postings;
+use series::Series;
+
+const SHARDS: usize = 16;
+
+/// Settings of the head.
+#[derive(Debug, Clone, Default)]
+pub struct HeadOptions {
+    /// Maximum number of exemplars kept (0 = none). Exemplars are accepted and counted; storage comes later.
+    pub max_exemplars: usize,
+}
+
+/// Counters and gauges the binary exports as `prometheus_tsdb_head_*` metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HeadStats {
+    /// Series in the head.
+    pub series: u64,
+    /// Chunks in the head (closed and open).
+    pub chunks: u64,
+    /// Bytes of chunk data.
+    pub chunk_bytes: u64,
+    /// Float samples appended since start.
+    pub samples_appended: u64,
+    /// Histogram samples appended since start.
+    pub histograms_appended: u64,
+    /// Series created since start.
+    pub series_created: u64,
+    /// Series removed by garbage collection since start.
+    pub series_removed: u64,
+    /// Out-of-order samples rejected since start.
+    pub out_of_order_samples: u64,
+    /// Lowest timestamp in the head (`i64::MAX` when empty).
+    pub min_time: i64,
+    /// Highest timestamp in the head (`i64::MIN` when empty).
+    pub max_time: i64,
+}
+
+/// Cardinality statistics for `/api/v1/status/tsdb`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Cardinality {
+    /// Distinct label pairs.
+    pub num_label_pairs: u64,
+    /// Top series counts by metric name.
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    /// Top distinct-value counts by label name.
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    /// Top bytes of label values by label name.
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    /// Top series counts by label pair.
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    samples_appended: AtomicU64,
+    histograms_appended: AtomicU64,
+    series_created: AtomicU64,
+    series_removed: AtomicU64,
+    out_of_order: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    shards: Vec<RwLock<HashMap<Labels, Arc<Series>>>>,
+    by_ref: RwLock<HashMap<u64, Arc<Series>>>,
+    postings: RwLock<Postings>,
+    next_ref: AtomicU64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    /// Samples older than this are out of bounds (raised by garbage collection).
+    min_valid_time: AtomicI64,
+    counters: Counters,
+}
+
+/// The in-memory head. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Head {
+    inner: Arc<Inner>,
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head::new(HeadOptions::default())
+    }
+}
+
+impl Head {
+    /// An empty head.
+    pub fn new(_opts: HeadOptions) -> Head {
+        Head {
+            inner: Arc::new(Inner {
+                shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+                by_ref: RwLock::new(HashMap::new()),
+                postings: RwLock::new(Postings::default()),
+                next_ref: AtomicU64::new(1),
+                min_time: AtomicI64::new(i64::MAX),
+                max_time: AtomicI64::new(i64::MIN),
+                min_valid_time: AtomicI64::new(i64::MIN),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> u64 {
+        self.inner.by_ref.read().len() as u64
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> HeadStats {
+        let mut chunks = 0u64;
+        let mut chunk_bytes = 0u64;
+        let all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();
+        for s in &all {
+            let (c, b) = s.chunk_stats();
+            chunks += c;
+            chunk_bytes += b;
+        }
+        let c = &self.inner.counters;
+        HeadStats {
+            series: all.len() as u64,
+            chunks,
+            chunk_bytes,
+            samples_appended: c.samples_appended.load(Ordering::Relaxed),
+            histograms_appended: c.histograms_appended.load(Ordering::Relaxed),
+            series_created: c.series_created.load(Ordering::Relaxed),
+            series_removed: c.series_removed.load(Ordering::Relaxed),
+            out_of_order_samples: c.out_of_order.load(Ordering::Relaxed),
+            min_time: self.inner.min_time.load(Ordering::Relaxed),
+            max_time: self.inner.max_time.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Cardinality statistics, each list limited to the top `limit` entries.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        self.inner.postings.read().cardinality(limit)
+    }
+
+    /// Garbage collection: drops samples older than `mint` and the series left without samples, and rejects
+    /// later appends older than `mint` as out of bounds.
+    pub fn truncate(&self, mint: i64) {
+        self.inner.min_valid_time.fetch_max(mint, Ordering::Relaxed);
+        let all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();
+        let mut removed = Vec::new();
+        let mut new_min = i64::MAX;
+        for s in all {
+            match s.truncate(mint) {
+                Some(min) => new_min = new_min.min(min),
+                None => removed.push(s),
+            }
+        }
+        if !removed.is_empty() {
+            let mut by_ref = self.inner.by_ref.write();
+            let mut postings = self.inner.postings.write();
+            for s in &removed {
+                let shard = &self.inner.shards[shard_of(&s.labels)];
+                let mut shard = shard.write();
+                // The series may have received samples since the check: keep it then.
+                if !s.is_empty() {
+                    continue;
+                }
+                shard.remove(&s.labels);
+                by_ref.remove(&s.reference);
+                postings.remove(s.reference, &s.labels);
+                self.inner.counters.series_removed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.inner.min_time.store(new_min, Ordering::Relaxed);
+    }
+}
+
+fn shard_of(l: &Labels) -> usize {
+    (l.stable_hash() as usize) % SHARDS
+}
+
+impl Inner {
+    /// The series for `labels`, created if needed; the bool tells whether it was created.
+    fn get_or_create(&self, labels: &Labels) -> (Arc<Series>, bool) {
+        let shard = &self.shards[shard_of(labels)];
+        if let Some(s) = shard.read().get(labels) {
+            return (s.clone(), false);
+        }
+        let mut w = shard.write();
+        if let Some(s) = w.get(labels) {
+            return (s.clone(), false);
+        }
+        let reference = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        let s = Arc::new(Series::new(labels.clone(), reference));
+        w.insert(labels.clone(), s.clone());
+        self.by_ref.write().insert(reference, s.clone());
+        self.postings.write().add(reference, labels);
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        (s, true)
+    }
+
+    fn series_by_ref(&self, r: u64) -> Option<Arc<Series>> {
+        self.by_ref.read().get(&r).cloned()
+    }
+}
+
+impl Appendable for Head {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(appender::HeadAppender::new(self.inner.clone()))
+    }
+}
+
+impl Queryable for Head {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        Ok(Box::new(query::HeadQuerier::new(self.inner.clone(), mint, maxt)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

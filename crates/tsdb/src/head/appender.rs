@@ -1,0 +1,104 @@
+//! The head appender: checks Prometheus's ordering rules at append time, buffers, and applies on commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use model::{Labels, Timestamp, Value};
+use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
+
+use super::Inner;
+use super::series::Series;
+
+pub(crate) struct HeadAppender {
+    head: Arc<Inner>,
+    pending: Vec<(Arc<Series>, Timestamp, Value)>,
+    /// Newest pending timestamp and value bits per series reference.
+    latest: HashMap<u64, (i64, u64)>,
+}
+
+impl HeadAppender {
+    pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
+        HeadAppender { head, pending: Vec::new(), latest: HashMap::new() }
+    }
+}
+
+fn bits(v: &Value) -> u64 {
+    match v {
+        Value::Float(f) => f.to_bits(),
+        Value::Histogram(h) => h.sum.to_bits() ^ h.count,
+        Value::FloatHistogram(h) => h.sum.to_bits() ^ h.count.to_bits(),
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        _start_ts: Timestamp,
+        t: Timestamp,
+        value: Value,
+        _opts: &AppendOptions,
+    ) -> Result<SeriesRef, AppendError> {
+        if t < self.head.min_valid_time.load(Ordering::Relaxed) {
+            return Err(AppendError::OutOfBounds);
+        }
+        let series = match self.head.series_by_ref(series_ref).filter(|s| s.labels == *labels) {
+            Some(s) => s,
+            None => {
+                if labels.is_empty() {
+                    return Err(AppendError::InvalidLabels("empty label set".to_string()));
+                }
+                self.head.get_or_create(labels).0
+            }
+        };
+        let newest = match self.latest.get(&series.reference) {
+            Some(p) => Some(*p),
+            None => series.last(),
+        };
+        if let Some((lt, lbits)) = newest {
+            if t < lt {
+                self.head.counters.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::OutOfOrderSample);
+            }
+            if t == lt {
+                // The same value again at the same time is accepted and ignored, as in Prometheus.
+                if lbits == bits(&value) {
+                    return Ok(series.reference);
+                }
+                return Err(AppendError::DuplicateSampleForTimestamp);
+            }
+        }
+        self.latest.insert(series.reference, (t, bits(&value)));
+        let r = series.reference;
+        self.pending.push((series, t, value));
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let (mut min, mut max) = (i64::MAX, i64::MIN);
+        let (mut floats, mut hists) = (0u64, 0u64);
+        for (s, t, v) in &self.pending {
+            if s.append(*t, v) {
+                min = min.min(*t);
+                max = max.max(*t);
+                if matches!(v, Value::Float(_)) {
+                    floats += 1;
+                } else {
+                    hists += 1;
+                }
+            }
+        }
+        let h = &self.head;
+        h.min_time.fetch_min(min, Ordering::Relaxed);
+        h.max_time.fetch_max(max, Ordering::Relaxed);
+        h.counters.samples_appended.fetch_add(floats, Ordering::Relaxed);
+        h.counters.histograms_appended.fetch_add(hists, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

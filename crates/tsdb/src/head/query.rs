@@ -1,0 +1,221 @@
+//! Reading the head: postings-based selection and owned cursors over chunk snapshots.
+
+use std::sync::Arc;
+
+use model::{FloatHistogram, Histogram, Matcher, Value};
+use storage::{
+    CursorSource, LabelHints, Querier, SampleCursor, SelectHints, Series as StorageSeries,
+    SeriesSet, StorageError, ValueKind, VecSeriesSet, Warnings, matches_all,
+};
+
+use super::Inner;
+use super::index::intersect;
+use super::series::{Series, Snapshot, decode_floats};
+
+pub(crate) struct HeadQuerier {
+    head: Arc<Inner>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadQuerier {
+    pub(crate) fn new(head: Arc<Inner>, mint: i64, maxt: i64) -> HeadQuerier {
+        HeadQuerier { head, mint, maxt }
+    }
+
+    /// Series matching every matcher; `None` when no matcher restricts the set (the caller decides).
+    fn matching(&self, matchers: &[Matcher]) -> Option<Vec<Arc<Series>>> {
+        let mut refs: Option<Vec<u64>> = None;
+        {
+            let postings = self.head.postings.read();
+            for m in matchers.iter().filter(|m| !m.matches_empty()) {
+                let list = postings.for_matcher(m);
+                refs = Some(match refs {
+                    None => list,
+                    Some(cur) => intersect(&cur, &list),
+                });
+            }
+        }
+        let refs = refs?;
+        let by_ref = self.head.by_ref.read();
+        Some(
+            refs.iter()
+                .filter_map(|r| by_ref.get(r))
+                .filter(|s| matches_all(&s.labels, matchers))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn with_data(&self, series: Vec<Arc<Series>>) -> Vec<(Arc<Series>, Snapshot)> {
+        series
+            .into_iter()
+            .filter_map(|s| s.snapshot(self.mint, self.maxt).map(|snap| (s, snap)))
+            .collect()
+    }
+}
+
+impl Querier for HeadQuerier {
+    fn select(
+        &self,
+        sorted: bool,
+        hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Box<dyn SeriesSet> {
+        let Some(series) = self.matching(matchers) else {
+            return Box::new(VecSeriesSet::default());
+        };
+        let mut out: Vec<StorageSeries> = self
+            .with_data(series)
+            .into_iter()
+            .map(|(s, snap)| {
+                StorageSeries::new(
+                    s.labels.clone(),
+                    Arc::new(Source { snap, mint: self.mint, maxt: self.maxt }),
+                )
+            })
+            .collect();
+        if sorted {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        if let Some(h) = hints
+            && h.limit > 0
+        {
+            out.truncate(h.limit);
+        }
+        Box::new(VecSeriesSet::new(out, Vec::new()))
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        hints: &LabelHints,
+        matchers: &[Matcher],
+    ) -> Result<(Vec<String>, Warnings), StorageError> {
+        let mut vals = if matchers.is_empty() {
+            self.head.postings.read().values(name)
+        } else {
+            let series = self.matching(matchers).unwrap_or_default();
+            self.with_data(series)
+                .iter()
+                .map(|(s, _)| s.labels.get(name).to_string())
+                .filter(|v| !v.is_empty())
+                .collect()
+        };
+        vals.sort();
+        vals.dedup();
+        if hints.limit > 0 {
+            vals.truncate(hints.limit);
+        }
+        Ok((vals, Vec::new()))
+    }
+
+    fn label_names(
+        &self,
+        hints: &LabelHints,
+        matchers: &[Matcher],
+    ) -> Result<(Vec<String>, Warnings), StorageError> {
+        let mut names = if matchers.is_empty() {
+            self.head.postings.read().names()
+        } else {
+            let series = self.matching(matchers).unwrap_or_default();
+            self.with_data(series)
+                .iter()
+                .flat_map(|(s, _)| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
+                .collect()
+        };
+        names.sort();
+        names.dedup();
+        if hints.limit > 0 {
+            names.truncate(hints.limit);
+        }
+        Ok((names, Vec::new()))
+    }
+}
+
+struct Source {
+    snap: Snapshot,
+    mint: i64,
+    maxt: i64,
+}
+
+impl CursorSource for Source {
+    fn cursor(&self) -> Box<dyn SampleCursor> {
+        let mut floats = Vec::new();
+        decode_floats(&self.snap.chunks, self.mint, self.maxt, &mut floats);
+        if let Some(open) = &self.snap.open {
+            decode_floats(std::slice::from_ref(open), self.mint, self.maxt, &mut floats);
+        }
+        let mut samples: Vec<(i64, Value)> =
+            floats.into_iter().map(|(t, v)| (t, Value::Float(v))).collect();
+        if !self.snap.hist.is_empty() {
+            samples.extend(self.snap.hist.iter().cloned());
+            samples.sort_by_key(|(t, _)| *t);
+        }
+        Box::new(Cursor { samples, pos: 0, started: false })
+    }
+}
+
+struct Cursor {
+    samples: Vec<(i64, Value)>,
+    pos: usize,
+    started: bool,
+}
+
+impl Cursor {
+    fn kind(&self) -> ValueKind {
+        match self.samples.get(self.pos) {
+            Some((_, Value::Float(_))) => ValueKind::Float,
+            Some((_, Value::Histogram(_))) => ValueKind::Histogram,
+            Some((_, Value::FloatHistogram(_))) => ValueKind::FloatHistogram,
+            None => ValueKind::None,
+        }
+    }
+}
+
+impl SampleCursor for Cursor {
+    fn next(&mut self) -> ValueKind {
+        if self.started {
+            self.pos = (self.pos + 1).min(self.samples.len());
+        }
+        self.started = true;
+        self.kind()
+    }
+
+    fn seek(&mut self, t: i64) -> ValueKind {
+        self.started = true;
+        while self.samples.get(self.pos).is_some_and(|(st, _)| *st < t) {
+            self.pos += 1;
+        }
+        self.kind()
+    }
+
+    fn at(&self) -> (i64, f64) {
+        match self.samples.get(self.pos) {
+            Some((t, Value::Float(v))) => (*t, *v),
+            Some((t, _)) => (*t, f64::NAN),
+            None => (0, f64::NAN),
+        }
+    }
+
+    fn at_histogram(&self) -> (i64, Arc<Histogram>) {
+        match self.samples.get(self.pos) {
+            Some((t, Value::Histogram(h))) => (*t, h.clone()),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (i64, Arc<FloatHistogram>) {
+        match self.samples.get(self.pos) {
+            Some((t, Value::FloatHistogram(h))) => (*t, h.clone()),
+            Some((t, Value::Histogram(h))) => (*t, Arc::new(h.to_float())),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
+    }
+
+    fn at_t(&self) -> i64 {
+        self.samples.get(self.pos).map_or(0, |(t, _)| *t)
+    }
+}

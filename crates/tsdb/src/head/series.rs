@@ -1,0 +1,162 @@
+//! One series in the head: closed XOR chunks, the open chunk, and histogram samples kept as values.
+
+use std::sync::Arc;
+
+use model::{Labels, Value};
+use parking_lot::Mutex;
+
+use crate::chunkenc::{SAMPLES_PER_CHUNK, XorAppender, XorIterator};
+
+/// A closed chunk: immutable bytes and its time range.
+#[derive(Debug)]
+pub(crate) struct ClosedChunk {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) bytes: Box<[u8]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<Arc<ClosedChunk>>,
+    pub(crate) open: Option<(i64, XorAppender)>,
+    /// Histogram samples (native histograms are stored uncompressed until their chunk encodings land).
+    pub(crate) hist: Vec<(i64, Value)>,
+    /// Timestamp and value bits of the newest sample.
+    pub(crate) last: Option<(i64, u64)>,
+}
+
+/// A series.
+#[derive(Debug)]
+pub(crate) struct Series {
+    pub(crate) labels: Labels,
+    pub(crate) reference: u64,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+/// What a cursor needs: shared closed chunks, a copy of the open chunk and the histogram samples.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) chunks: Vec<Arc<ClosedChunk>>,
+    pub(crate) open: Option<Arc<ClosedChunk>>,
+    pub(crate) hist: Vec<(i64, Value)>,
+}
+
+fn value_bits(v: &Value) -> u64 {
+    match v {
+        Value::Float(f) => f.to_bits(),
+        Value::Histogram(h) => h.sum.to_bits() ^ h.count,
+        Value::FloatHistogram(h) => h.sum.to_bits() ^ h.count.to_bits(),
+    }
+}
+
+impl Series {
+    pub(crate) fn new(labels: Labels, reference: u64) -> Series {
+        Series {
+            labels,
+            reference,
+            data: Mutex::new(SeriesData {
+                closed: Vec::new(),
+                open: None,
+                hist: Vec::new(),
+                last: None,
+            }),
+        }
+    }
+
+    /// The newest sample's timestamp and value bits.
+    pub(crate) fn last(&self) -> Option<(i64, u64)> {
+        self.data.lock().last
+    }
+
+    /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
+    /// ignored (the appender reports those).
+    pub(crate) fn append(&self, t: i64, v: &Value) -> bool {
+        let mut d = self.data.lock();
+        if d.last.is_some_and(|(lt, _)| t <= lt) {
+            return false;
+        }
+        d.last = Some((t, value_bits(v)));
+        match v {
+            Value::Float(f) => {
+                let full = d.open.as_ref().is_some_and(|(_, a)| a.count() >= SAMPLES_PER_CHUNK);
+                if full && let Some((min_t, a)) = d.open.take() {
+                    d.closed.push(Arc::new(ClosedChunk {
+                        min_t,
+                        max_t: a.last_t(),
+                        bytes: a.bytes().into(),
+                    }));
+                }
+                let (_, a) = d.open.get_or_insert_with(|| (t, XorAppender::new()));
+                a.append(t, *f);
+            }
+            other => d.hist.push((t, other.clone())),
+        }
+        true
+    }
+
+    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Option<Snapshot> {
+        let d = self.data.lock();
+        let chunks: Vec<Arc<ClosedChunk>> =
+            d.closed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
+        let open = d.open.as_ref().filter(|(min_t, a)| *min_t <= maxt && a.last_t() >= mint).map(
+            |(min_t, a)| {
+                Arc::new(ClosedChunk { min_t: *min_t, max_t: a.last_t(), bytes: a.bytes().into() })
+            },
+        );
+        let hist: Vec<(i64, Value)> =
+            d.hist.iter().filter(|(t, _)| *t >= mint && *t <= maxt).cloned().collect();
+        if chunks.is_empty() && open.is_none() && hist.is_empty() {
+            return None;
+        }
+        Some(Snapshot { chunks, open, hist })
+    }
+
+    pub(crate) fn chunk_stats(&self) -> (u64, u64) {
+        let d = self.data.lock();
+        let mut n = d.closed.len() as u64;
+        let mut bytes: u64 = d.closed.iter().map(|c| c.bytes.len() as u64).sum();
+        if let Some((_, a)) = &d.open {
+            n += 1;
+            bytes += a.bytes().len() as u64;
+        }
+        (n, bytes)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        let d = self.data.lock();
+        d.closed.is_empty() && d.open.is_none() && d.hist.is_empty()
+    }
+
+    /// Drops data older than `mint`; returns the new oldest timestamp, or `None` when nothing is left.
+    pub(crate) fn truncate(&self, mint: i64) -> Option<i64> {
+        let mut d = self.data.lock();
+        d.closed.retain(|c| c.max_t >= mint);
+        if d.open.as_ref().is_some_and(|(_, a)| a.last_t() < mint) {
+            d.open = None;
+        }
+        d.hist.retain(|(t, _)| *t >= mint);
+        let mut min = i64::MAX;
+        if let Some(c) = d.closed.first() {
+            min = min.min(c.min_t);
+        }
+        if let Some((t, _)) = &d.open {
+            min = min.min(*t);
+        }
+        if let Some((t, _)) = d.hist.first() {
+            min = min.min(*t);
+        }
+        (min != i64::MAX).then_some(min)
+    }
+}
+
+/// Decodes every float sample of a snapshot's chunks within `[mint, maxt]`, in time order.
+pub(crate) fn decode_floats(
+    chunks: &[Arc<ClosedChunk>],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<(i64, f64)>,
+) {
+    for c in chunks {
+        out.extend(XorIterator::new(&c.bytes).filter(|(t, _)| *t >= mint && *t <= maxt));
+    }
+}
