@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use model::Labels;
-use storage::{LabelHints, Queryable};
+use storage::Queryable;
 
 use crate::server::App;
 
@@ -81,23 +81,20 @@ impl web::StatusRetriever for Adapter {
     }
 
     fn tsdb_status(&self, limit: usize) -> web::TsdbStatus {
-        let store = &self.0.storage;
-        let mut st =
-            web::TsdbStatus { num_series: store.series_count() as u64, ..Default::default() };
-        let Ok(q) = store.querier(i64::MIN / 2, i64::MAX / 2) else { return st };
-        let hints = LabelHints::default();
-        let Ok((names, _)) = q.label_names(&hints, &[]) else { return st };
-        let mut value_counts = Vec::new();
-        for n in &names {
-            if let Ok((vals, _)) = q.label_values(n, &hints, &[]) {
-                st.num_label_pairs += vals.len() as u64;
-                value_counts.push((n.clone(), vals.len() as u64));
-            }
+        let head = &self.0.storage;
+        let st = head.stats();
+        let c = head.cardinality(limit);
+        web::TsdbStatus {
+            num_series: st.series,
+            num_label_pairs: c.num_label_pairs,
+            chunk_count: st.chunks,
+            min_time: st.min_time,
+            max_time: st.max_time,
+            series_count_by_metric_name: c.series_count_by_metric_name,
+            label_value_count_by_label_name: c.label_value_count_by_label_name,
+            memory_in_bytes_by_label_name: c.memory_in_bytes_by_label_name,
+            series_count_by_label_value_pair: c.series_count_by_label_value_pair,
         }
-        value_counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        value_counts.truncate(limit);
-        st.label_value_count_by_label_name = value_counts;
-        st
     }
 
     fn metrics_text(&self) -> String {

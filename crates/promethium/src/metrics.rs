@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
@@ -99,18 +99,72 @@ impl Metrics {
 /// Figures owned by the storage and the scrape manager, read on every scrape of `/metrics`.
 #[derive(Debug)]
 struct ComponentCollector {
-    storage: storage::MemStorage,
+    storage: tsdb::Head,
     scrape: Arc<scrape::ScrapeStats>,
 }
 
 impl Collector for ComponentCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let g = ConstGauge::new(self.storage.series_count() as i64);
-        g.encode(encoder.encode_descriptor(
-            "prometheus_tsdb_head_series",
-            "Total number of series in the head block.",
+        let st = self.storage.stats();
+        let gauges = [
+            (
+                "prometheus_tsdb_head_series",
+                "Total number of series in the head block.",
+                st.series as f64,
+            ),
+            (
+                "prometheus_tsdb_head_chunks",
+                "Total number of chunks in the head block.",
+                st.chunks as f64,
+            ),
+            (
+                "prometheus_tsdb_head_min_time",
+                "Minimum time bound of the head block.",
+                if st.series == 0 { 0.0 } else { st.min_time as f64 },
+            ),
+            (
+                "prometheus_tsdb_head_max_time",
+                "Maximum timestamp of the head block.",
+                if st.series == 0 { 0.0 } else { st.max_time as f64 },
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let head_counters = [
+            (
+                "prometheus_tsdb_head_series_created",
+                "Total number of series created in the head",
+                st.series_created,
+            ),
+            (
+                "prometheus_tsdb_head_series_removed",
+                "Total number of series removed in the head",
+                st.series_removed,
+            ),
+            (
+                "prometheus_tsdb_out_of_order_samples",
+                "Total number of out of order samples ingestion failed attempts due to out of order being disabled.",
+                st.out_of_order_samples,
+            ),
+        ];
+        for (name, help, v) in head_counters {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let appended = Family::<Vec<(String, String)>, Counter>::default();
+        appended
+            .get_or_create(&vec![("type".to_string(), "float".to_string())])
+            .inc_by(st.samples_appended);
+        appended
+            .get_or_create(&vec![("type".to_string(), "histogram".to_string())])
+            .inc_by(st.histograms_appended);
+        appended.encode(encoder.encode_descriptor(
+            "prometheus_tsdb_head_samples_appended",
+            "Total number of appended samples.",
             None,
-            g.metric_type(),
+            appended.metric_type(),
         )?)?;
         let counters = [
             (

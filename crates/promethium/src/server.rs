@@ -11,8 +11,8 @@ use arc_swap::ArcSwap;
 use discovery::{FileSd, FileSdOptions, TargetGroup};
 use parking_lot::Mutex;
 use scrape::{Manager, ScrapeOptions};
-use storage::MemStorage;
 use tokio_util::sync::CancellationToken;
+use tsdb::Head;
 
 use crate::cli::ServerArgs;
 use crate::metrics::Metrics;
@@ -22,7 +22,7 @@ const DEFAULT_CONFIG: &str = include_str!("default.yml");
 /// Shared state of the running server, behind the web layer's retriever traits.
 pub(crate) struct App {
     args: ServerArgs,
-    pub(crate) storage: MemStorage,
+    pub(crate) storage: Head,
     pub(crate) scrape: Arc<Manager>,
     config: ArcSwap<config::Config>,
     pub(crate) metrics: Mutex<Metrics>,
@@ -190,7 +190,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
             "No --config.file given; using the embedded configuration that scrapes this server"
         );
     }
-    let storage = MemStorage::new();
+    let storage = Head::default();
     let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
     let app = Arc::new(App {
         args: args.clone(),
@@ -227,6 +227,23 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
     app.metrics.lock().server.ready.set(1);
     tracing::info!("Server is ready to receive web requests.");
+
+    let retention_ms = args
+        .retention_time
+        .as_deref()
+        .and_then(|r| model::parse_duration(r).ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(15 * 24 * 3600 * 1000);
+    let gc_head = storage.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now().timestamp_millis();
+            let head = gc_head.clone();
+            let _ = tokio::task::spawn_blocking(move || head.truncate(now - retention_ms)).await;
+        }
+    });
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("install SIGHUP handler")?;
