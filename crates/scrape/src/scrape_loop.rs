@@ -1,6 +1,6 @@
 //! One target's scrape loop: fetch, parse, label processing, limits, staleness and the report series.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +8,7 @@ use exposition::{Entry, Parser};
 use futures::StreamExt;
 use model::{Labels, LabelsBuilder, Metadata, Value, stale_nan};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use storage::{AppendError, AppendOptions, Appendable, SeriesRef};
 use tokio_util::sync::CancellationToken;
 
@@ -45,8 +46,8 @@ pub(crate) struct ScrapeLoop {
     pub(crate) stats: Arc<ScrapeStats>,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
-    cache: HashMap<Vec<u8>, CacheEntry>,
-    prev_series: HashSet<Labels>,
+    cache: FxHashMap<Vec<u8>, CacheEntry>,
+    /// Id of the last successful scrape: cache entries seen in it are the target's live series.
     iteration: u64,
 }
 
@@ -76,8 +77,7 @@ impl ScrapeLoop {
             stats,
             interval,
             timeout,
-            cache: HashMap::new(),
-            prev_series: HashSet::new(),
+            cache: FxHashMap::default(),
             iteration: 0,
         }
     }
@@ -265,7 +265,6 @@ impl ScrapeLoop {
         self.iteration += 1;
         let iter = self.iteration;
         let mut report = Report::default();
-        let mut cur: HashSet<Labels> = HashSet::with_capacity(self.prev_series.len());
         let mut b = LabelsBuilder::new();
         let mut metadata: HashMap<String, Metadata> = HashMap::new();
         let aopts = AppendOptions::default();
@@ -322,17 +321,18 @@ impl ScrapeLoop {
                         })
                     }
                 };
+                if entry.last_seen == iter {
+                    // The same series twice in one scrape: Prometheus drops the repeat.
+                    self.stats
+                        .duplicate_timestamp
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 entry.last_seen = iter;
                 let Some(labels) = entry.labels.clone() else { continue };
                 report.post_relabel += 1;
                 if self.opts.sample_limit > 0 && report.post_relabel > self.opts.sample_limit {
                     return Err(Error::SampleLimit);
-                }
-                if !cur.insert(labels.clone()) {
-                    self.stats
-                        .duplicate_timestamp
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    continue;
                 }
                 match app.append(entry.series_ref, &labels, 0, t, Value::Float(v), &aopts) {
                     Ok(r) => {
@@ -363,19 +363,49 @@ impl ScrapeLoop {
         })();
         if let Err(e) = outcome {
             let _ = app.rollback();
+            // Entries touched by the failed attempt still count as seen in the last good scrape.
+            for entry in self.cache.values_mut() {
+                if entry.last_seen == iter {
+                    entry.last_seen = iter - 1;
+                }
+            }
+            self.iteration -= 1;
             return Err(e);
         }
         // Series present last time but not now go stale.
         let stale_opts = AppendOptions { discard_out_of_order: true };
-        for gone in self.prev_series.difference(&cur) {
-            let _ = app.append(0, gone, 0, ts, Value::Float(stale_nan()), &stale_opts);
+        for e in self.cache.values() {
+            if e.last_seen + 1 == iter
+                && let Some(gone) = &e.labels
+            {
+                let _ = app.append(0, gone, 0, ts, Value::Float(stale_nan()), &stale_opts);
+            }
         }
         app.commit().map_err(|e| Error::Storage(e.to_string()))?;
-        self.prev_series = cur;
         // Forget cache entries not seen for a while (Prometheus keeps them for one more scrape).
         self.cache.retain(|_, e| e.last_seen + 1 >= iter);
         report.metadata = metadata;
         Ok(report)
+    }
+
+    /// Appends staleness markers for the series of the last successful scrape and forgets them as live.
+    fn mark_live_series_stale(
+        &mut self,
+        app: &mut dyn storage::Appender,
+        ts: i64,
+        opts: &AppendOptions,
+    ) {
+        let live = self.iteration;
+        for e in self.cache.values() {
+            if live > 0
+                && e.last_seen == live
+                && let Some(l) = &e.labels
+            {
+                let _ = app.append(0, l, 0, ts, Value::Float(stale_nan()), opts);
+            }
+        }
+        // Nothing is live any more: the next scrape compares against this empty one.
+        self.iteration += 1;
     }
 
     /// Appends staleness markers for every series of the previous scrape (a failed scrape).
@@ -383,9 +413,7 @@ impl ScrapeLoop {
         let storage = self.storage.clone();
         let mut app = storage.appender();
         let opts = AppendOptions { discard_out_of_order: true };
-        for s in self.prev_series.drain() {
-            let _ = app.append(0, &s, 0, ts, Value::Float(stale_nan()), &opts);
-        }
+        self.mark_live_series_stale(app.as_mut(), ts, &opts);
         if let Err(e) = app.commit() {
             tracing::warn!(err = %e, "Error committing staleness markers");
         }
@@ -434,9 +462,7 @@ impl ScrapeLoop {
         let storage = self.storage.clone();
         let mut app = storage.appender();
         let opts = AppendOptions { discard_out_of_order: true };
-        for s in self.prev_series.drain() {
-            let _ = app.append(0, &s, 0, ts, Value::Float(stale_nan()), &opts);
-        }
+        self.mark_live_series_stale(app.as_mut(), ts, &opts);
         let mut names = vec![
             "up",
             "scrape_duration_seconds",

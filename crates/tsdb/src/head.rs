@@ -9,7 +9,7 @@ mod index;
 mod query;
 mod series;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -108,8 +108,8 @@ impl Head {
     pub fn new(_opts: HeadOptions) -> Head {
         Head {
             inner: Arc::new(Inner {
-                shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-                by_ref: RwLock::new(HashMap::new()),
+                shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+                by_ref: RwLock::new(HashMap::default()),
                 postings: RwLock::new(Postings::default()),
                 next_ref: AtomicU64::new(1),
                 min_time: AtomicI64::new(i64::MAX),

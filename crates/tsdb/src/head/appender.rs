@@ -1,6 +1,6 @@
 //! The head appender: checks Prometheus's ordering rules at append time, buffers, and applies on commit.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,7 +19,7 @@ pub(crate) struct HeadAppender {
 
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
-        HeadAppender { head, pending: Vec::new(), latest: HashMap::new() }
+        HeadAppender { head, pending: Vec::new(), latest: HashMap::default() }
     }
 }
 
