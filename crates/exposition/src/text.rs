@@ -21,6 +21,8 @@ struct RawLabel {
 #[derive(Debug)]
 pub struct TextParser<'a> {
     buf: &'a [u8],
+    /// The whole buffer as text when it is valid UTF-8 (checked once); lines are checked one by one otherwise.
+    text_all: Option<&'a str>,
     pos: usize,
     openmetrics: bool,
     seen_eof: bool,
@@ -50,6 +52,7 @@ impl<'a> TextParser<'a> {
     pub fn new(buf: &'a [u8], openmetrics: bool) -> TextParser<'a> {
         TextParser {
             buf,
+            text_all: std::str::from_utf8(buf).ok(),
             pos: 0,
             openmetrics,
             seen_eof: false,
@@ -67,8 +70,11 @@ impl<'a> TextParser<'a> {
     }
 
     fn s(&self, r: Range<usize>) -> &'a str {
-        // Ranges are only ever built over validated UTF-8 slices.
-        std::str::from_utf8(self.buf.get(r).unwrap_or_default()).unwrap_or("")
+        // Ranges are only ever built over validated UTF-8 at character boundaries.
+        match self.text_all {
+            Some(t) => t.get(r).unwrap_or(""),
+            None => std::str::from_utf8(self.buf.get(r).unwrap_or_default()).unwrap_or(""),
+        }
     }
 
     fn err(&self, expected: &'static str, at: usize, end: usize) -> ParseError {
@@ -133,7 +139,7 @@ impl<'a> TextParser<'a> {
             }
         }
         let content = i + 1..j;
-        if std::str::from_utf8(&self.buf[content.clone()]).is_err() {
+        if self.text_all.is_none() && std::str::from_utf8(&self.buf[content.clone()]).is_err() {
             return Err(ParseError::InvalidUtf8(
                 String::from_utf8_lossy(&self.buf[content]).into_owned(),
             ));
@@ -417,12 +423,14 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
     if body.is_empty() {
         return None;
     }
-    let lower = body.to_ascii_lowercase();
-    if lower == "nan" {
-        return (body.len() == s.len()).then_some(f64::NAN);
-    }
-    if lower == "inf" || lower == "infinity" {
-        return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+    if body.as_bytes()[0].is_ascii_alphabetic() {
+        if body.eq_ignore_ascii_case("nan") {
+            return (body.len() == s.len()).then_some(f64::NAN);
+        }
+        if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+            return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
+        }
+        return None;
     }
     if !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
         return None;
@@ -449,7 +457,7 @@ impl<'a> Parser<'a> for TextParser<'a> {
                 return Err(ParseError::DataAfterEof);
             }
             let line = &self.buf[start..end];
-            if std::str::from_utf8(line).is_err() {
+            if self.text_all.is_none() && std::str::from_utf8(line).is_err() {
                 return Err(ParseError::InvalidUtf8(String::from_utf8_lossy(line).into_owned()));
             }
             // Leading blanks are allowed in the Prometheus text format; blank lines are skipped.
