@@ -11,11 +11,13 @@
 //! blocking pool. Cursors, series and queriers own (or share by reference count) the data they read, so they carry
 //! no lifetimes and can move between threads.
 
+mod cursor;
 mod error;
 mod mem;
 
 use std::sync::Arc;
 
+pub use cursor::VecCursor;
 pub use error::{AppendError, StorageError};
 pub use mem::MemStorage;
 use model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Metadata, Timestamp, Value};

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp, Value};
+use model::{Labels, Matcher, Timestamp, Value};
 use parking_lot::RwLock;
 
 use crate::{
     AppendError, AppendOptions, Appendable, Appender, CursorSource, LabelHints, Querier, Queryable,
-    SampleCursor, Series, SeriesRef, SeriesSet, StorageError, ValueKind, VecSeriesSet, Warnings,
+    SampleCursor, Series, SeriesRef, SeriesSet, StorageError, VecCursor, VecSeriesSet, Warnings,
     matches_all,
 };
 
@@ -180,81 +180,14 @@ impl CursorSource for MemSource {
     fn cursor(&self) -> Box<dyn SampleCursor> {
         let lo = self.samples.partition_point(|(t, _)| *t < self.mint);
         let hi = self.samples.partition_point(|(t, _)| *t <= self.maxt);
-        Box::new(MemCursor { samples: self.samples.clone(), pos: lo, end: hi, started: false })
-    }
-}
-
-struct MemCursor {
-    samples: Samples,
-    pos: usize,
-    end: usize,
-    started: bool,
-}
-
-impl MemCursor {
-    fn kind(&self) -> ValueKind {
-        match self.samples.get(self.pos) {
-            _ if self.pos >= self.end => ValueKind::None,
-            Some((_, Value::Float(_))) => ValueKind::Float,
-            Some((_, Value::Histogram(_))) => ValueKind::Histogram,
-            Some((_, Value::FloatHistogram(_))) => ValueKind::FloatHistogram,
-            None => ValueKind::None,
-        }
-    }
-}
-
-impl SampleCursor for MemCursor {
-    fn next(&mut self) -> ValueKind {
-        if self.started {
-            self.pos = (self.pos + 1).min(self.end);
-        }
-        self.started = true;
-        self.kind()
-    }
-
-    fn seek(&mut self, t: Timestamp) -> ValueKind {
-        if !self.started {
-            self.started = true;
-        }
-        while self.pos < self.end && self.samples[self.pos].0 < t {
-            self.pos += 1;
-        }
-        self.kind()
-    }
-
-    fn at(&self) -> (Timestamp, f64) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::Float(v))) => (*t, *v),
-            Some((t, _)) => (*t, f64::NAN),
-            None => (0, f64::NAN),
-        }
-    }
-
-    fn at_histogram(&self) -> (Timestamp, Arc<Histogram>) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::Histogram(h))) => (*t, h.clone()),
-            Some((t, _)) => (*t, Arc::new(Histogram::default())),
-            None => (0, Arc::new(Histogram::default())),
-        }
-    }
-
-    fn at_float_histogram(&self) -> (Timestamp, Arc<FloatHistogram>) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::FloatHistogram(h))) => (*t, h.clone()),
-            Some((t, Value::Histogram(h))) => (*t, Arc::new(h.to_float())),
-            Some((t, _)) => (*t, Arc::new(FloatHistogram::default())),
-            None => (0, Arc::new(FloatHistogram::default())),
-        }
-    }
-
-    fn at_t(&self) -> Timestamp {
-        self.samples.get(self.pos).map_or(0, |(t, _)| *t)
+        Box::new(VecCursor::new(self.samples.clone(), lo, hi))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ValueKind;
     use model::MatchType;
 
     #[test]

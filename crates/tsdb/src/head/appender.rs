@@ -8,7 +8,7 @@ use model::{Labels, Timestamp, Value};
 use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
 
 use super::Inner;
-use super::series::Series;
+use super::series::{Series, value_bits};
 
 pub(crate) struct HeadAppender {
     head: Arc<Inner>,
@@ -20,14 +20,6 @@ pub(crate) struct HeadAppender {
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
         HeadAppender { head, pending: Vec::new(), latest: HashMap::default() }
-    }
-}
-
-fn bits(v: &Value) -> u64 {
-    match v {
-        Value::Float(f) => f.to_bits(),
-        Value::Histogram(h) => h.sum.to_bits() ^ h.count,
-        Value::FloatHistogram(h) => h.sum.to_bits() ^ h.count.to_bits(),
     }
 }
 
@@ -64,13 +56,13 @@ impl Appender for HeadAppender {
             }
             if t == lt {
                 // The same value again at the same time is accepted and ignored, as in Prometheus.
-                if lbits == bits(&value) {
+                if lbits == value_bits(&value) {
                     return Ok(series.reference);
                 }
                 return Err(AppendError::DuplicateSampleForTimestamp);
             }
         }
-        self.latest.insert(series.reference, (t, bits(&value)));
+        self.latest.insert(series.reference, (t, value_bits(&value)));
         let r = series.reference;
         self.pending.push((series, t, value));
         Ok(r)

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use model::{FloatHistogram, Histogram, Matcher, Value};
+use model::{Matcher, Value};
 use storage::{
     CursorSource, LabelHints, Querier, SampleCursor, SelectHints, Series as StorageSeries,
-    SeriesSet, StorageError, ValueKind, VecSeriesSet, Warnings, matches_all,
+    SeriesSet, StorageError, VecCursor, VecSeriesSet, Warnings, matches_all,
 };
 
 use super::Inner;
@@ -152,70 +152,7 @@ impl CursorSource for Source {
             samples.extend(self.snap.hist.iter().cloned());
             samples.sort_by_key(|(t, _)| *t);
         }
-        Box::new(Cursor { samples, pos: 0, started: false })
-    }
-}
-
-struct Cursor {
-    samples: Vec<(i64, Value)>,
-    pos: usize,
-    started: bool,
-}
-
-impl Cursor {
-    fn kind(&self) -> ValueKind {
-        match self.samples.get(self.pos) {
-            Some((_, Value::Float(_))) => ValueKind::Float,
-            Some((_, Value::Histogram(_))) => ValueKind::Histogram,
-            Some((_, Value::FloatHistogram(_))) => ValueKind::FloatHistogram,
-            None => ValueKind::None,
-        }
-    }
-}
-
-impl SampleCursor for Cursor {
-    fn next(&mut self) -> ValueKind {
-        if self.started {
-            self.pos = (self.pos + 1).min(self.samples.len());
-        }
-        self.started = true;
-        self.kind()
-    }
-
-    fn seek(&mut self, t: i64) -> ValueKind {
-        self.started = true;
-        while self.samples.get(self.pos).is_some_and(|(st, _)| *st < t) {
-            self.pos += 1;
-        }
-        self.kind()
-    }
-
-    fn at(&self) -> (i64, f64) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::Float(v))) => (*t, *v),
-            Some((t, _)) => (*t, f64::NAN),
-            None => (0, f64::NAN),
-        }
-    }
-
-    fn at_histogram(&self) -> (i64, Arc<Histogram>) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::Histogram(h))) => (*t, h.clone()),
-            Some((t, _)) => (*t, Arc::default()),
-            None => (0, Arc::default()),
-        }
-    }
-
-    fn at_float_histogram(&self) -> (i64, Arc<FloatHistogram>) {
-        match self.samples.get(self.pos) {
-            Some((t, Value::FloatHistogram(h))) => (*t, h.clone()),
-            Some((t, Value::Histogram(h))) => (*t, Arc::new(h.to_float())),
-            Some((t, _)) => (*t, Arc::default()),
-            None => (0, Arc::default()),
-        }
-    }
-
-    fn at_t(&self) -> i64 {
-        self.samples.get(self.pos).map_or(0, |(t, _)| *t)
+        let n = samples.len();
+        Box::new(VecCursor::new(Arc::new(samples), 0, n))
     }
 }

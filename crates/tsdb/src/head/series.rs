@@ -41,7 +41,8 @@ pub(crate) struct Snapshot {
     pub(crate) hist: Vec<(i64, Value)>,
 }
 
-fn value_bits(v: &Value) -> u64 {
+/// Bits identifying a value for the duplicate-sample check (same timestamp, same value is accepted).
+pub(crate) fn value_bits(v: &Value) -> u64 {
     match v {
         Value::Float(f) => f.to_bits(),
         Value::Histogram(h) => h.sum.to_bits() ^ h.count,

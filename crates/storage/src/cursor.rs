@@ -1,0 +1,111 @@
+//! A cursor over samples already in memory, shared by storages that materialise what they read.
+
+use std::sync::Arc;
+
+use model::{FloatHistogram, Histogram, Timestamp, Value};
+
+use crate::{SampleCursor, ValueKind};
+
+/// A cursor over `samples[start..end]`, which must be in timestamp order.
+#[derive(Debug, Clone)]
+pub struct VecCursor {
+    samples: Arc<Vec<(Timestamp, Value)>>,
+    pos: usize,
+    end: usize,
+    started: bool,
+}
+
+impl VecCursor {
+    /// A cursor over `samples[start..end]` (the bounds are clamped to the vector).
+    pub fn new(samples: Arc<Vec<(Timestamp, Value)>>, start: usize, end: usize) -> VecCursor {
+        let end = end.min(samples.len());
+        VecCursor { samples, pos: start.min(end), end, started: false }
+    }
+
+    fn current(&self) -> Option<&(Timestamp, Value)> {
+        if self.pos < self.end { self.samples.get(self.pos) } else { None }
+    }
+
+    fn kind(&self) -> ValueKind {
+        match self.current() {
+            Some((_, Value::Float(_))) => ValueKind::Float,
+            Some((_, Value::Histogram(_))) => ValueKind::Histogram,
+            Some((_, Value::FloatHistogram(_))) => ValueKind::FloatHistogram,
+            None => ValueKind::None,
+        }
+    }
+}
+
+impl SampleCursor for VecCursor {
+    fn next(&mut self) -> ValueKind {
+        if self.started {
+            self.pos = (self.pos + 1).min(self.end);
+        }
+        self.started = true;
+        self.kind()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> ValueKind {
+        self.started = true;
+        while self.current().is_some_and(|(st, _)| *st < t) {
+            self.pos += 1;
+        }
+        self.kind()
+    }
+
+    fn at(&self) -> (Timestamp, f64) {
+        match self.current() {
+            Some((t, Value::Float(v))) => (*t, *v),
+            Some((t, _)) => (*t, f64::NAN),
+            None => (0, f64::NAN),
+        }
+    }
+
+    fn at_histogram(&self) -> (Timestamp, Arc<Histogram>) {
+        match self.current() {
+            Some((t, Value::Histogram(h))) => (*t, h.clone()),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
+    }
+
+    fn at_float_histogram(&self) -> (Timestamp, Arc<FloatHistogram>) {
+        match self.current() {
+            Some((t, Value::FloatHistogram(h))) => (*t, h.clone()),
+            Some((t, Value::Histogram(h))) => (*t, Arc::new(h.to_float())),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
+    }
+
+    fn at_t(&self) -> Timestamp {
+        self.current().map_or(0, |(t, _)| *t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_seek_and_kinds() {
+        let h = Arc::new(Histogram { count: 2, ..Default::default() });
+        let v = Arc::new(vec![
+            (1, Value::Float(1.0)),
+            (2, Value::Histogram(h)),
+            (3, Value::Float(3.0)),
+            (4, Value::Float(4.0)),
+        ]);
+        let mut c = VecCursor::new(v.clone(), 0, 3);
+        assert_eq!(c.next(), ValueKind::Float);
+        assert_eq!(c.next(), ValueKind::Histogram);
+        assert_eq!(c.at_float_histogram().1.count, 2.0);
+        assert_eq!(c.seek(2), ValueKind::Histogram, "seek never moves backwards or past a match");
+        assert_eq!(c.seek(3), ValueKind::Float);
+        assert_eq!(c.at(), (3, 3.0));
+        assert_eq!(c.next(), ValueKind::None, "the end bound is exclusive");
+        let mut c = VecCursor::new(v, 1, 99);
+        assert_eq!(c.seek(4), ValueKind::Float);
+        assert_eq!(c.at_t(), 4);
+    }
+}
