@@ -13,9 +13,22 @@ pub(crate) struct ToolArgs {
 
 #[derive(Debug, Subcommand)]
 enum ToolCommand {
+    /// Check the resources for validity.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Run a query against a Prometheus server.
     #[command(subcommand)]
     Query(QueryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// Check if the config files are valid or not.
+    Config {
+        /// The config files to check.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -96,6 +109,13 @@ enum QueryCommand {
 pub(crate) fn run(args: ToolArgs) -> ExitCode {
     match args.command {
         ToolCommand::Query(q) => run_query(q),
+        ToolCommand::Check(CheckCommand::Config { files }) => {
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let o = promtool::check::config(&paths);
+            print!("{}", o.stdout);
+            eprint!("{}", o.stderr);
+            ExitCode::from(o.code.clamp(0, 255) as u8)
+        }
     }
 }
 

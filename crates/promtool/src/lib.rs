@@ -2,6 +2,7 @@
 //! the HTTP query client commands. Each command returns its output text and exit code instead of printing, so the
 //! binary decides where output goes and tests can assert it.
 
+pub mod check;
 mod error;
 pub mod query;
 

@@ -4,3 +4,4 @@ mod harness;
 mod hostile_targets;
 mod interop;
 mod server;
+mod tool;

@@ -1,0 +1,53 @@
+//! `promethium tool …` against Debian's promtool where installed.
+
+use std::process::Command;
+
+use crate::harness::system_bin;
+use crate::server::bin;
+
+fn run(program: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(program).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_agrees_with_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['x:1']\n").unwrap();
+    let dup = dir.path().join("dup.yml");
+    std::fs::write(&dup, "scrape_configs:\n  - job_name: a\n  - job_name: a\n").unwrap();
+    let timeout = dir.path().join("timeout.yml");
+    std::fs::write(
+        &timeout,
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+    )
+    .unwrap();
+    let files = [&good, &dup, &timeout];
+    let ours: Vec<(i32, String, String)> = files
+        .iter()
+        .map(|f| run(&bin(), &["tool", "check", "config", f.to_str().unwrap()]))
+        .collect();
+    assert_eq!(ours[0].0, 0, "{:?}", ours[0]);
+    assert!(ours[0].1.contains("is valid prometheus config file syntax"));
+    assert_eq!(ours[1].0, 1);
+    assert!(
+        ours[1].2.contains("found multiple scrape configs with job name \"a\""),
+        "{:?}",
+        ours[1]
+    );
+    assert_eq!(ours[2].0, 1);
+    let Some(promtool) = system_bin("promtool") else {
+        println!("notice: skipping the comparison: Debian's promtool is not installed");
+        return;
+    };
+    for (f, o) in files.iter().zip(&ours) {
+        let theirs = run(&promtool, &["check", "config", f.to_str().unwrap()]);
+        assert_eq!(o.0, theirs.0, "exit code for {}: ours {o:?}, promtool {theirs:?}", f.display());
+        assert_eq!(o.1, theirs.1, "stdout for {}", f.display());
+    }
+}
