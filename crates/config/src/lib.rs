@@ -6,6 +6,7 @@
 
 mod error;
 mod load;
+mod remote;
 mod types;
 
 pub use error::Error;

@@ -27,6 +27,7 @@ const SD_MECHANISMS: &[&str] = &[
     "marathon",
     "nerve",
     "nomad",
+    "oci",
     "openstack",
     "outscale",
     "ovhcloud",
@@ -64,11 +65,28 @@ pub fn load_str(text: &str, name: &str) -> Result<Config, Error> {
                 Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
                 _ => first,
             };
+            let message = prometheus_wording(&message);
             Error::Yaml { path: name.to_string(), location, message }
         })?
     };
     validate(&mut cfg)?;
     Ok(cfg)
+}
+
+/// Rewrites the YAML library's messages for unknown and repeated fields into the Go YAML decoder's words, which
+/// Prometheus users and tools match on.
+fn prometheus_wording(msg: &str) -> String {
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return format!("field {field} not found in type config.plain");
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split([',', ' ']).next().unwrap_or(rest);
+        return format!("field {key} already set in type config.plain");
+    }
+    msg.to_string()
 }
 
 /// Comments are not needed for deserialisation; not capturing them also avoids the parser's look-ahead budget for
@@ -105,6 +123,11 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
             "unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}"
         )));
     }
+    crate::remote::validate_remote_write(&cfg.remote_write)?;
+    crate::remote::validate_remote_read(&cfg.remote_read)?;
+    if let Some(a) = &cfg.alerting {
+        crate::remote::validate_alerting(a)?;
+    }
     let global = cfg.global.clone();
     let mut names = HashSet::new();
     for sc in &mut cfg.scrape_configs {
@@ -131,9 +154,7 @@ fn validate_scrape(
     for key in sc.other_sd_configs.keys() {
         let known = key.strip_suffix("_sd_configs").is_some_and(|m| SD_MECHANISMS.contains(&m));
         if !known {
-            return Err(Error::Invalid(format!(
-                "field {key} not found in type config.ScrapeConfig"
-            )));
+            return Err(Error::Invalid(format!("field {key} not found in type config.plain")));
         }
     }
     let interval = sc.scrape_interval.unwrap_or(g.scrape_interval);

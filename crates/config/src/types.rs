@@ -112,6 +112,36 @@ impl Serialize for Secret {
     }
 }
 
+/// A list whose items must not be null; a null item is rejected with `msg`.
+fn list_without_nulls<'de, D, T>(d: D, msg: &str) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ok_or_else(|| serde::de::Error::custom(msg)))
+        .collect()
+}
+
+fn scrape_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScrapeConfig>, D::Error> {
+    list_without_nulls(d, "empty or null scrape config section")
+}
+
+fn target_relabel_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<relabel::Config>, D::Error> {
+    list_without_nulls(d, "empty or null target relabeling rule")
+}
+
+fn metric_relabel_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<relabel::Config>, D::Error> {
+    list_without_nulls(d, "empty or null metric relabeling rule")
+}
+
+fn static_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<StaticConfig>, D::Error> {
+    list_without_nulls(d, "empty or null section in static_configs")
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -137,7 +167,7 @@ pub struct Config {
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub scrape_config_files: Vec<String>,
     /// Scrape jobs.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "scrape_list", skip_serializing_if = "Vec::is_empty")]
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Alerting settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -459,6 +489,12 @@ pub struct ScrapeConfig {
     /// Name escaping scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_name_escaping_scheme: Option<String>,
+    /// File to log this job's scrape failures to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_failure_log_file: Option<String>,
+    /// Whether to convert scraped native histograms with custom buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_classic_histograms: Option<bool>,
     /// Basic authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -499,13 +535,21 @@ pub struct ScrapeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_headers: Option<Any>,
     /// Target relabeling.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "target_relabel_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub relabel_configs: Vec<relabel::Config>,
     /// Sample relabeling.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "metric_relabel_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub metric_relabel_configs: Vec<relabel::Config>,
     /// Static targets.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "static_list", skip_serializing_if = "Vec::is_empty")]
     pub static_configs: Vec<StaticConfig>,
     /// File-based discovery.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]

@@ -134,8 +134,11 @@ impl PartialEq for Regex {
 
 impl<'de> Deserialize<'de> for Regex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Regex, D::Error> {
-        let s = String::deserialize(d)?;
-        Regex::new(&s).map_err(serde::de::Error::custom)
+        // `regex:` with no value keeps the default, as in Prometheus.
+        match Option::<String>::deserialize(d)? {
+            Some(s) => Regex::new(&s).map_err(serde::de::Error::custom),
+            None => Ok(Regex::default()),
+        }
     }
 }
 
