@@ -30,6 +30,14 @@ pub enum Error {
     /// More samples than `sample_limit`.
     #[error("sample limit exceeded")]
     SampleLimit,
+    /// The pool has more targets than `target_limit`.
+    #[error("target_limit exceeded (number of targets: {targets}, limit: {limit})")]
+    TargetLimit {
+        /// Targets in the pool.
+        targets: usize,
+        /// The limit.
+        limit: u64,
+    },
     /// A label limit was exceeded.
     #[error("{0}")]
     LabelLimit(String),

@@ -51,6 +51,8 @@ struct Pool {
     groups: Vec<TargetGroup>,
     loops: HashMap<(Labels, String), LoopHandle>,
     dropped: Vec<TargetInfo>,
+    /// Whether the running loops were started over the target limit.
+    limited: bool,
 }
 
 /// Runs every scrape pool.
@@ -128,6 +130,7 @@ impl Manager {
                         groups: Vec::new(),
                         loops: HashMap::new(),
                         dropped: Vec::new(),
+                        limited: false,
                     };
                     cur.insert(name, pool);
                 }
@@ -176,11 +179,21 @@ impl Manager {
                 h.cancel.cancel();
             }
         }
+        // Over the target limit, every target of the pool fails with the limit error (Prometheus keeps them
+        // listed and reports them down).
+        let limit = p.opts.target_limit;
+        let forced = (limit > 0 && want.len() as u64 > limit)
+            .then(|| crate::Error::TargetLimit { targets: want.len(), limit });
+        if forced.is_some() != p.limited {
+            // Crossing the limit in either direction restarts every loop with the right mode.
+            stop_loops(std::mem::take(&mut p.loops));
+            p.limited = forced.is_some();
+        }
         for ((labels, url), (discovered, interval, timeout)) in want {
             if p.loops.contains_key(&(labels.clone(), url.clone())) {
                 continue;
             }
-            let sl = ScrapeLoop::new(
+            let mut sl = ScrapeLoop::new(
                 labels.clone(),
                 url.clone(),
                 p.opts.clone(),
@@ -190,6 +203,7 @@ impl Manager {
                 interval,
                 timeout,
             );
+            sl.forced_error = forced.clone();
             let state = sl.state.clone();
             let cancel = CancellationToken::new();
             let join = tokio::spawn(sl.run(cancel.clone()));

@@ -46,6 +46,8 @@ pub(crate) struct ScrapeLoop {
     pub(crate) stats: Arc<ScrapeStats>,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
+    /// When set (for example `target_limit` exceeded), every scrape fails with this error without a request.
+    pub(crate) forced_error: Option<Error>,
     cache: FxHashMap<Vec<u8>, CacheEntry>,
     /// Id of the last successful scrape: cache entries seen in it are the target's live series.
     iteration: u64,
@@ -77,6 +79,7 @@ impl ScrapeLoop {
             stats,
             interval,
             timeout,
+            forced_error: None,
             cache: FxHashMap::default(),
             iteration: 0,
         }
@@ -113,7 +116,10 @@ impl ScrapeLoop {
         let started = Instant::now();
         let wall = SystemTime::now();
         let ts = now_ms();
-        let fetched = self.fetch().await;
+        let fetched = match &self.forced_error {
+            Some(e) => Err(e.clone()),
+            None => self.fetch().await,
+        };
         let body_len = fetched.as_ref().map(|(b, _)| b.len()).unwrap_or(0);
         let result = match fetched {
             Ok((body, ctype)) => self.append_body(&body, &ctype, ts),

@@ -213,3 +213,29 @@ async fn manager_runs_pools_and_stops_with_staleness() {
     let s = samples(&store, &[("__name__", "m")]);
     assert!(is_stale_nan(*s[0].1.last().unwrap()), "stopping marks the target's series stale");
 }
+
+#[tokio::test]
+async fn target_limit_fails_every_target_of_the_pool() {
+    let body = Arc::new(Mutex::new((200, "m 1\n".to_string())));
+    let addr = serve(body, "text/plain").await;
+    let store = MemStorage::new();
+    let m = Manager::new(Arc::new(store.clone()));
+    m.apply_config(vec![opts("    target_limit: 1\n")]);
+    let targets =
+        vec![format!("{addr}"), format!("localhost:{}", addr.rsplit(':').next().unwrap())];
+    m.sync("j", discovery::static_groups([(&targets[..], vec![])]));
+    let mut errs = Vec::new();
+    for _ in 0..40 {
+        errs = m.active_targets().iter().map(|t| t.last_error.clone()).collect();
+        if errs.iter().all(|e| !e.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(errs, vec!["target_limit exceeded (number of targets: 2, limit: 1)"; 2]);
+    assert!(samples(&store, &[("__name__", "m")]).is_empty(), "nothing is scraped over the limit");
+    assert!(
+        samples(&store, &[("__name__", "up")]).iter().all(|(_, v)| v.iter().all(|x| *x == 0.0))
+    );
+    m.stop().await;
+}
