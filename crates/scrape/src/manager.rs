@@ -183,7 +183,7 @@ impl Manager {
         // listed and reports them down).
         let limit = p.opts.target_limit;
         let forced = (limit > 0 && want.len() as u64 > limit)
-            .then(|| crate::Error::TargetLimit { targets: want.len(), limit });
+            .then_some(crate::Error::TargetLimit { targets: want.len(), limit });
         if forced.is_some() != p.limited {
             // Crossing the limit in either direction restarts every loop with the right mode.
             stop_loops(std::mem::take(&mut p.loops));

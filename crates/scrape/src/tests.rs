@@ -221,8 +221,7 @@ async fn target_limit_fails_every_target_of_the_pool() {
     let store = MemStorage::new();
     let m = Manager::new(Arc::new(store.clone()));
     m.apply_config(vec![opts("    target_limit: 1\n")]);
-    let targets =
-        vec![format!("{addr}"), format!("localhost:{}", addr.rsplit(':').next().unwrap())];
+    let targets = [addr.clone(), format!("localhost:{}", addr.rsplit(':').next().unwrap())];
     m.sync("j", discovery::static_groups([(&targets[..], vec![])]));
     let mut errs = Vec::new();
     for _ in 0..40 {
