@@ -21,6 +21,65 @@ fn bench_targets_bin() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
+/// Serves each file of `../shared/exposition/testdata` at `/<file name>` with the Content-Type of its format.
+fn serve_exposition_files() -> Option<(String, Vec<String>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/exposition/testdata");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    names.sort();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+    let addr = l.local_addr().ok()?.to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_string();
+                let body = std::fs::read(dir.join(&path)).unwrap_or_default();
+                let ctype = if path.contains(".om.") {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                } else {
+                    "text/plain; version=0.0.4"
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(&body);
+            });
+        }
+    });
+    Some((addr, names))
+}
+
+/// (metric, type, help, unit) of every family the targets of `job` exposed.
+fn metadata_set(p: &Proc, job: &str) -> BTreeSet<String> {
+    let v = p.json(&format!(
+        "/api/v1/targets/metadata?match_target={}",
+        enc(&format!("{{job=\"{job}\"}}"))
+    ));
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {} {:?} {:?}", m["metric"], m["type"], m["help"], m["unit"]))
+        .collect()
+}
+
 fn series_set(p: &Proc, selector: &str) -> BTreeSet<String> {
     let v = p.json(&format!("/api/v1/series?match[]={}", enc(selector)));
     v["data"]
@@ -104,6 +163,22 @@ fn same_series_as_prometheus_2_42() {
             list.join(", ")
         ));
     }
+    // The exposition corpus, one job per file, so both servers' parsers see the same bytes.
+    let mut file_jobs = Vec::new();
+    match serve_exposition_files() {
+        Some((addr, names)) => {
+            for (i, name) in names.iter().enumerate() {
+                let job = format!("file_{i}");
+                yml.push_str(&format!(
+                    "  - job_name: {job}\n    metrics_path: /{name}\n    static_configs:\n      - targets: ['{addr}']\n"
+                ));
+                file_jobs.push((job, name.clone()));
+            }
+        }
+        None => println!(
+            "notice: ../shared/exposition/testdata absent; not comparing the exposition corpus"
+        ),
+    }
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, &yml).unwrap();
 
@@ -121,7 +196,7 @@ fn same_series_as_prometheus_2_42() {
     reference.wait_ready("/-/ready", Duration::from_secs(30));
     let ours = start(dir.path(), &[format!("--config.file={}", cfg.display())]);
 
-    let n_targets: usize = jobs.iter().map(|(_, t)| t.len()).sum();
+    let n_targets: usize = jobs.iter().map(|(_, t)| t.len()).sum::<usize>() + file_jobs.len();
     for p in [&reference, &ours] {
         eventually(Duration::from_secs(30), "every target up", || {
             let v = p.json("/api/v1/targets?state=active");
@@ -131,6 +206,31 @@ fn same_series_as_prometheus_2_42() {
     }
     std::thread::sleep(Duration::from_secs(5));
 
+    for (job, name) in &file_jobs {
+        let selector = format!("{{job=\"{job}\"}}");
+        let a = series_set(&reference, &selector);
+        let b = series_set(&ours, &selector);
+        let only_ref: Vec<_> = a.difference(&b).take(5).collect();
+        let only_ours: Vec<_> = b.difference(&a).take(5).collect();
+        assert!(
+            only_ref.is_empty() && only_ours.is_empty(),
+            "{name}: {} vs {} series; only in Prometheus: {only_ref:?}; only in ours: {only_ours:?}",
+            a.len(),
+            b.len()
+        );
+        let (ma, mb) = (metadata_set(&reference, job), metadata_set(&ours, job));
+        let only_ref: Vec<_> = ma.difference(&mb).take(5).collect();
+        let only_ours: Vec<_> = mb.difference(&ma).take(5).collect();
+        assert!(
+            only_ref.is_empty() && only_ours.is_empty(),
+            "{name} metadata: only in Prometheus: {only_ref:?}; only in ours: {only_ours:?}"
+        );
+        println!(
+            "{name}: {} series and {} metadata entries identical to Prometheus 2.42",
+            a.len(),
+            ma.len()
+        );
+    }
     for (job, _) in &jobs {
         let selector = format!("{{job=\"{job}\"}}");
         let a = series_set(&reference, &selector);
