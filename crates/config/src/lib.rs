@@ -7,6 +7,7 @@
 mod error;
 mod load;
 mod remote;
+mod sd;
 mod types;
 
 pub use error::Error;

@@ -123,6 +123,20 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
             "unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}"
         )));
     }
+    if let Some(st) = &cfg.storage {
+        crate::sd::storage(st)?;
+    }
+    if let Some(t) = &cfg.tracing {
+        crate::sd::tracing(t)?;
+    }
+    // Prometheus checks service discovery blocks while decoding, before the scrape configs' own rules.
+    for sc in &cfg.scrape_configs {
+        for (key, list) in &sc.other_sd_configs {
+            if key.strip_suffix("_sd_configs").is_some_and(|m| SD_MECHANISMS.contains(&m)) {
+                crate::sd::validate(key, list)?;
+            }
+        }
+    }
     crate::remote::validate_remote_write(&cfg.remote_write)?;
     crate::remote::validate_remote_read(&cfg.remote_read)?;
     if let Some(a) = &cfg.alerting {

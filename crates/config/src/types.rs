@@ -58,12 +58,12 @@ impl Size {
         }
         let digits = s.bytes().take_while(u8::is_ascii_digit).count();
         let (num, unit) = s.split_at(digits);
-        let n: u64 = num.parse().map_err(|_| format!("not a valid unit string: {s:?}"))?;
+        let n: u64 = num.parse().map_err(|_| format!("units: invalid size {s:?}"))?;
         let mult = SIZE_UNITS
             .iter()
             .find(|(u, _)| *u == unit)
             .map(|(_, m)| *m)
-            .ok_or_else(|| format!("not a valid unit string: {s:?}"))?;
+            .ok_or_else(|| format!("units: unknown unit {unit} in {s}"))?;
         n.checked_mul(mult).map(Size).ok_or_else(|| format!("size overflows: {s:?}"))
     }
 }

@@ -70,7 +70,10 @@ impl fmt::Display for Action {
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        if s.is_empty() {
+            return Err(serde::de::Error::custom("relabel action cannot be empty"));
+        }
         Ok(match s.to_ascii_lowercase().as_str() {
             "replace" => Action::Replace,
             "keep" => Action::Keep,
@@ -211,6 +214,9 @@ impl Config {
     pub fn validate(&self, utf8_names: bool) -> Result<(), Error> {
         let inv = |s: String| Err(Error::Invalid(s));
         let a = self.action;
+        if matches!(a, Action::Lowercase | Action::Uppercase) && self.replacement != "$1" {
+            return inv(format!("'replacement' can not be set for {a} action"));
+        }
         if self.modulus == 0 && a == Action::HashMod {
             return inv("relabel configuration for hashmod requires non-zero modulus".into());
         }
