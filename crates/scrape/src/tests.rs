@@ -238,3 +238,80 @@ async fn target_limit_fails_every_target_of_the_pool() {
     );
     m.stop().await;
 }
+
+/// Serves a fixed body only to requests carrying the expected `Authorization` header, gzip-compressed when the
+/// scraper accepts it; records the request headers it saw.
+async fn serve_checked(auth: &'static str, seen: Arc<Mutex<Vec<String>>>) -> String {
+    use axum::http::HeaderMap;
+    use std::io::Write;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let get = |k: &str| {
+                    headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+                };
+                seen.lock().push(format!(
+                    "auth={} enc={} accept={}",
+                    get("authorization"),
+                    get("accept-encoding"),
+                    get("accept")
+                ));
+                if get("authorization") != auth {
+                    return (axum::http::StatusCode::UNAUTHORIZED, HeaderMap::new(), Vec::new());
+                }
+                let body = b"m 1 1000\n".to_vec();
+                let mut h = HeaderMap::new();
+                h.insert(header::CONTENT_TYPE, "text/plain; version=0.0.4".parse().unwrap());
+                if get("accept-encoding").contains("gzip") {
+                    let mut enc =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                    enc.write_all(&body).unwrap();
+                    h.insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+                    return (axum::http::StatusCode::OK, h, enc.finish().unwrap());
+                }
+                (axum::http::StatusCode::OK, h, body)
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn basic_auth_gzip_and_honor_timestamps() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // "u:p" in base64.
+    let addr = serve_checked("Basic dTpw", seen.clone()).await;
+    let store = MemStorage::new();
+    let o = opts("    basic_auth:\n      username: u\n      password: p\n");
+    let client = reqwest::Client::new();
+    let mut sl = ScrapeLoop::new(
+        Labels::from_pairs([("instance", addr.as_str()), ("job", "j")]),
+        format!("http://{addr}/metrics"),
+        Arc::new(o),
+        client,
+        Arc::new(store.clone()),
+        Default::default(),
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    );
+    sl.scrape_and_report().await;
+    assert_eq!(sl.state.lock().last_error, "");
+    let q = store.querier(0, i64::MAX).unwrap();
+    let mut set = q.select(true, None, &[Matcher::equal("__name__", "m")]);
+    let mut c = set.next().unwrap().cursor();
+    assert_eq!(c.next(), storage::ValueKind::Float);
+    assert_eq!(c.at(), (1000, 1.0), "the exposed timestamp is kept (honor_timestamps)");
+    let req = seen.lock()[0].clone();
+    assert!(req.contains("enc=gzip"), "{req}");
+    assert!(req.contains("accept=application/openmetrics-text;version=1.0.0;q=0.5"), "{req}");
+
+    // Without credentials the target answers 401, reported in Prometheus's words.
+    let mut sl = scrape_loop(&addr, opts("    honor_timestamps: false\n"), &MemStorage::new());
+    sl.scrape_and_report().await;
+    assert_eq!(sl.state.lock().last_error, "server returned HTTP status 401 Unauthorized");
+}
