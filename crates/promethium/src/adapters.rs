@@ -100,6 +100,10 @@ impl web::StatusRetriever for Adapter {
     fn metrics_text(&self) -> String {
         self.0.metrics.lock().render()
     }
+
+    fn external_labels(&self) -> Vec<(String, String)> {
+        self.0.external_labels()
+    }
 }
 
 impl web::Lifecycle for Adapter {

@@ -285,6 +285,16 @@ impl App {
         self.args.as_flag_map()
     }
 
+    pub(crate) fn external_labels(&self) -> Vec<(String, String)> {
+        self.config
+            .load()
+            .global
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     pub(crate) fn config_yaml(&self) -> String {
         self.config.load().to_yaml_string()
     }

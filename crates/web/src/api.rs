@@ -100,6 +100,7 @@ pub fn router(opts: ApiOptions) -> Router {
         .route("/-/reload", any(reload))
         .route("/-/quit", any(quit))
         .route("/metrics", get(metrics))
+        .route("/federate", get(crate::federate::federate).post(crate::federate::federate))
         .fallback(not_found)
         .with_state(state)
 }

@@ -6,6 +6,7 @@
 
 mod api;
 mod error;
+mod federate;
 mod params;
 mod retrieve;
 mod selector;

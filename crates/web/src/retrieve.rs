@@ -143,6 +143,8 @@ pub trait StatusRetriever: Send + Sync {
     fn tsdb_status(&self, limit: usize) -> TsdbStatus;
     /// The server's own metrics in the text exposition format.
     fn metrics_text(&self) -> String;
+    /// The configured external labels, added to federated series.
+    fn external_labels(&self) -> Vec<(String, String)>;
 }
 
 /// Reload and shutdown.

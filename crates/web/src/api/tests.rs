@@ -58,6 +58,9 @@ impl StatusRetriever for Fake {
     fn metrics_text(&self) -> String {
         "up 1\n".into()
     }
+    fn external_labels(&self) -> Vec<(String, String)> {
+        vec![("cluster".into(), "eu".into()), ("job".into(), "ignored".into())]
+    }
 }
 
 impl Lifecycle for Fake {
@@ -241,4 +244,42 @@ fn utf8_label_names_in_paths() {
     assert_eq!(unescape_label_name("U__a_2e_b"), "a.b");
     assert_eq!(unescape_label_name("U__a__b"), "a_b");
     assert_eq!(unescape_label_name("job"), "job");
+}
+
+#[tokio::test]
+async fn federate_returns_the_newest_sample_with_external_labels() {
+    let store = MemStorage::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut a = store.appender();
+    let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+    a.append(0, &l, 0, now - 20_000, Value::Float(0.0), &AppendOptions::default()).unwrap();
+    a.append(0, &l, 0, now - 10_000, Value::Float(1.0), &AppendOptions::default()).unwrap();
+    let gone = Labels::from_pairs([("__name__", "up"), ("job", "gone")]);
+    a.append(
+        0,
+        &gone,
+        0,
+        now - 10_000,
+        Value::Float(model::stale_nan()),
+        &AppendOptions::default(),
+    )
+    .unwrap();
+    a.commit().unwrap();
+    let app = router(ApiOptions {
+        queryable: Arc::new(store),
+        targets: Arc::new(Fake),
+        status: Arc::new(Fake),
+        lifecycle: Arc::new(Fake),
+        enable_lifecycle: false,
+        ready: Arc::new(AtomicBool::new(true)),
+        build_info: BuildInfo::default(),
+    });
+    let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        format!("# TYPE up untyped\nup{{cluster=\"eu\",job=\"a\"}} 1 {}\n", now - 10_000)
+    );
+    let (status, _) = call(app, "GET", "/federate?match[]=%7B%7D", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
