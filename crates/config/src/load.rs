@@ -65,11 +65,21 @@ pub fn load_str(text: &str, name: &str) -> Result<Config, Error> {
                 Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
                 _ => first,
             };
-            let message = prometheus_wording(&message);
+            let mut message = prometheus_wording(&message);
+            if message.starts_with("invalid type:") {
+                let line = e.location().map(|l| l.line()).unwrap_or(0);
+                message = format!("yaml: unmarshal errors:\n  line {line}: {message}");
+            }
             Error::Yaml { path: name.to_string(), location, message }
         })?
     };
-    validate(&mut cfg)?;
+    // Prometheus validates while decoding, so its validation errors carry the file name too.
+    validate(&mut cfg).map_err(|e| match e {
+        Error::Invalid(message) => {
+            Error::Yaml { path: name.to_string(), location: String::new(), message }
+        }
+        other => other,
+    })?;
     Ok(cfg)
 }
 
@@ -214,12 +224,26 @@ fn validate_scrape(
             g.scrape_protocols.clone()
         };
     }
-    for p in &sc.scrape_protocols {
+    const SUPPORTED: &str = "supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]";
+    for (i, p) in sc.scrape_protocols.iter().enumerate() {
         if !PROTOCOLS.contains(&p.as_str()) {
             return Err(Error::Invalid(format!(
-                "unknown scrape protocol {p}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]"
+                "scrape_protocols: unknown scrape protocol {p}, {SUPPORTED}"
             )));
         }
+        if sc.scrape_protocols[..i].contains(p) {
+            return Err(Error::Invalid(format!(
+                "duplicated protocol in scrape_protocols, got [{}] for scrape config with job name {job:?}",
+                sc.scrape_protocols.join(" ")
+            )));
+        }
+    }
+    if let Some(p) = &sc.fallback_scrape_protocol
+        && !PROTOCOLS.contains(&p.as_str())
+    {
+        return Err(Error::Invalid(format!(
+            "invalid fallback_scrape_protocol for scrape config with job name {job:?}: unknown scrape protocol {p}, {SUPPORTED}"
+        )));
     }
     let has_bearer = sc.bearer_token.is_some() || sc.bearer_token_file.is_some();
     if sc.bearer_token.is_some() && sc.bearer_token_file.is_some() {

@@ -140,6 +140,15 @@ fn kubernetes(v: &Any) -> Result<(), Error> {
     Ok(())
 }
 
+/// Exactly one of `secret_key` and `secret_key_file`.
+fn secret_pair(v: &Any) -> Result<(), Error> {
+    match (has(v, "secret_key"), has(v, "secret_key_file")) {
+        (false, false) => invalid("one of secret_key & secret_key_file must be configured"),
+        (true, true) => invalid("at most one of secret_key & secret_key_file must be configured"),
+        _ => Ok(()),
+    }
+}
+
 /// Splits a selector on the commas that separate requirements (not those inside `in (a,b)` sets).
 fn split_requirements(sel: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -245,6 +254,43 @@ pub(crate) fn validate(key: &str, list: &Any) -> Result<(), Error> {
             }
             "hetzner_sd_configs" if !matches!(text(v, "role"), "robot" | "hcloud") => {
                 return invalid(format!("unknown role {:?}", text(v, "role")));
+            }
+            "scaleway_sd_configs" => {
+                if !matches!(text(v, "role"), "instance" | "baremetal") {
+                    return invalid(format!("unknown role {:?}", text(v, "role")));
+                }
+                secret_pair(v)?;
+            }
+            "outscale_sd_configs" => {
+                if !has(v, "region") {
+                    return invalid("outscale SD configuration requires a region");
+                }
+                secret_pair(v)?;
+            }
+            "uyuni_sd_configs" => {
+                if !has(v, "server") {
+                    return invalid("Uyuni SD configuration requires server host");
+                }
+                http_client(v)?;
+            }
+            "ionos_sd_configs" if !has(v, "datacenter_id") => {
+                return invalid("datacenter id can't be empty");
+            }
+            "ovhcloud_sd_configs" => {
+                if !has(v, "application_secret") {
+                    return invalid("application secret can not be empty");
+                }
+                let service = text(v, "service");
+                if !matches!(service, "vps" | "dedicated_server") {
+                    return invalid(format!("unknown service: {service}"));
+                }
+            }
+            "stackit_sd_configs" => {
+                let e = text(v, "endpoint");
+                if !e.is_empty() && http_url(e).is_err() {
+                    return invalid(format!("invalid endpoint {e:?}"));
+                }
+                http_client(v)?;
             }
             "openstack_sd_configs" => {
                 if !matches!(text(v, "role"), "hypervisor" | "instance" | "loadbalancer") {

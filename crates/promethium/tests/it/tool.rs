@@ -49,5 +49,8 @@ fn check_config_agrees_with_promtool() {
         let theirs = run(&promtool, &["check", "config", f.to_str().unwrap()]);
         assert_eq!(o.0, theirs.0, "exit code for {}: ours {o:?}, promtool {theirs:?}", f.display());
         assert_eq!(o.1, theirs.1, "stdout for {}", f.display());
+        if o.0 != 0 {
+            assert_eq!(o.2, theirs.2, "stderr for {}", f.display());
+        }
     }
 }
