@@ -96,7 +96,10 @@ mod tests {
         );
         let o = config(&[bad.as_path(), good.as_path()]);
         assert_eq!(o.code, 1);
-        assert_eq!(o.stderr, format!("  FAILED: parsing YAML file {}: job_name is empty\n", bad.display()));
+        assert_eq!(
+            o.stderr,
+            format!("  FAILED: parsing YAML file {}: job_name is empty\n", bad.display())
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
