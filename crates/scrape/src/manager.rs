@@ -171,6 +171,9 @@ impl Manager {
                 }
             }
         }
+        if p.opts.keep_dropped_targets > 0 {
+            p.dropped.truncate(p.opts.keep_dropped_targets as usize);
+        }
         p.groups = groups;
         let gone: Vec<(Labels, String)> =
             p.loops.keys().filter(|k| !want.contains_key(*k)).cloned().collect();

@@ -35,6 +35,8 @@ pub struct ScrapeOptions {
     pub sample_limit: u64,
     /// Target limit (0 = none).
     pub target_limit: u64,
+    /// Dropped targets kept for the API (0 = all).
+    pub keep_dropped_targets: u64,
     /// Labels-per-series limit (0 = none).
     pub label_limit: u64,
     /// Label name length limit (0 = none).
@@ -101,6 +103,7 @@ impl From<&config::ScrapeConfig> for ScrapeOptions {
             body_size_limit: c.body_size_limit.map_or(0, |s| s.0),
             sample_limit: c.sample_limit.unwrap_or(0),
             target_limit: c.target_limit.unwrap_or(0),
+            keep_dropped_targets: c.keep_dropped_targets.unwrap_or(0),
             label_limit: c.label_limit.unwrap_or(0),
             label_name_length_limit: c.label_name_length_limit.unwrap_or(0),
             label_value_length_limit: c.label_value_length_limit.unwrap_or(0),

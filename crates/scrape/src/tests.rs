@@ -315,3 +315,19 @@ async fn basic_auth_gzip_and_honor_timestamps() {
     sl.scrape_and_report().await;
     assert_eq!(sl.state.lock().last_error, "server returned HTTP status 401 Unauthorized");
 }
+
+#[tokio::test]
+async fn dropped_targets_are_kept_up_to_the_limit() {
+    let store = MemStorage::new();
+    let m = Manager::new(Arc::new(store));
+    let drop_all = "    relabel_configs:\n      - source_labels: [__address__]\n        regex: '.*'\n        action: drop\n";
+    m.apply_config(vec![opts(&format!("{drop_all}    keep_dropped_targets: 2\n"))]);
+    let targets: Vec<String> = (1..=5).map(|i| format!("h:{i}")).collect();
+    m.sync("j", discovery::static_groups([(&targets[..], vec![])]));
+    assert!(m.active_targets().is_empty());
+    assert_eq!(m.dropped_targets().len(), 2);
+    m.apply_config(vec![opts(drop_all)]);
+    m.sync("j", discovery::static_groups([(&targets[..], vec![])]));
+    assert_eq!(m.dropped_targets().len(), 5, "0 keeps every dropped target");
+    m.stop().await;
+}
