@@ -90,13 +90,8 @@ fn level_name(l: &Level) -> &'static str {
     }
 }
 
-/// Quotes a logfmt value when it needs it (spaces, quotes, `=`, or empty), as go-logfmt does.
-pub(crate) fn logfmt_value(v: &str) -> String {
-    let needs = v.is_empty()
-        || v.chars().any(|c| c <= ' ' || c == '"' || c == '=' || c == '\\' || c == '\u{7f}');
-    if !needs {
-        return v.to_string();
-    }
+/// `v` in double quotes with `"`, `\\` and control characters escaped (valid as a logfmt and a JSON string).
+fn quoted(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 2);
     out.push('"');
     for c in v.chars() {
@@ -114,21 +109,11 @@ pub(crate) fn logfmt_value(v: &str) -> String {
     out
 }
 
-fn json_string(v: &str) -> String {
-    let mut out = String::from("\"");
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// Quotes a logfmt value when it needs it (spaces, quotes, `=`, or empty), as go-logfmt does.
+pub(crate) fn logfmt_value(v: &str) -> String {
+    let needs = v.is_empty()
+        || v.chars().any(|c| c <= ' ' || c == '"' || c == '=' || c == '\\' || c == '\u{7f}');
+    if needs { quoted(v) } else { v.to_string() }
 }
 
 impl<S, N> FormatEvent<S, N> for PromFormat
@@ -153,16 +138,16 @@ where
             write!(
                 w,
                 "{{\"time\":{},\"level\":\"{}\",\"source\":{},\"msg\":{}",
-                json_string(&time),
+                quoted(&time),
                 level_name(meta.level()),
-                json_string(&source),
-                json_string(&fields.msg)
+                quoted(&source),
+                quoted(&fields.msg)
             )?;
             if component != "promethium" && !component.is_empty() {
-                write!(w, ",\"component\":{}", json_string(component))?;
+                write!(w, ",\"component\":{}", quoted(component))?;
             }
             for (k, v) in &fields.pairs {
-                write!(w, ",{}:{}", json_string(k), json_string(v))?;
+                write!(w, ",{}:{}", quoted(k), quoted(v))?;
             }
             writeln!(w, "}}")
         } else {
