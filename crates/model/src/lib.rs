@@ -7,6 +7,7 @@
 mod duration;
 mod error;
 mod histogram;
+mod histogram_ops;
 mod labels;
 mod matcher;
 mod metadata;
@@ -18,6 +19,7 @@ pub use error::Error;
 pub use histogram::{
     BucketSpan, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram,
 };
+pub use histogram_ops::{Bucket, HistogramError, exp_upper, reduce_index, span_iter};
 pub use labels::{
     ALERT_NAME_LABEL, BUCKET_LABEL, INSTANCE_LABEL, Iter as LabelsIter, JOB_LABEL, Label, Labels,
     LabelsBuilder, METRIC_NAME_LABEL, QUANTILE_LABEL, is_valid_label_name,

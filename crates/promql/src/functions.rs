@@ -1,0 +1,1113 @@
+//! Function calls: instant-vector functions evaluated per step, range-vector functions evaluated per series and
+//! window, and the label-manipulating functions.
+
+use chrono::{Datelike, TimeZone, Timelike};
+use model::{FloatHistogram, Labels, LabelsBuilder, METRIC_NAME_LABEL, MatchType};
+use promql_syntax::{Call, Expr};
+
+use crate::annotations::Anno;
+use crate::error::QueryError;
+use crate::eval::{Evaluator, Res, StepArg};
+use crate::range_fns::{self, Window};
+use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
+
+/// Functions whose result depends on the evaluation time even when their arguments do not.
+pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
+
+/// Float equality for histograms, as `changes()` and `==` use it.
+pub(crate) fn hist_equals(a: &FloatHistogram, b: &FloatHistogram) -> bool {
+    let (a, b) = (a.compact(), b.compact());
+    a == b
+        || (a.sum.is_nan() && b.sum.is_nan() && {
+            let (mut a2, mut b2) = (a.clone(), b.clone());
+            a2.sum = 0.0;
+            b2.sum = 0.0;
+            a2 == b2
+        })
+}
+
+/// The `{{…}}` notation of a histogram, used by `count_values`.
+pub(crate) fn histogram_string(h: &FloatHistogram) -> String {
+    let mut s = format!(
+        "{{count:{}, sum:{}",
+        promql_syntax::format_number(h.count),
+        promql_syntax::format_number(h.sum)
+    );
+    for b in h.all_buckets() {
+        s.push_str(&format!(", [{},{}]:{}", b.lower, b.upper, b.count));
+    }
+    s.push('}');
+    s
+}
+
+fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < eps * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < eps
+}
+
+impl Evaluator<'_, '_> {
+    pub(crate) fn eval_call(&self, c: &Call) -> Res<Matrix> {
+        let name = c.func.name;
+        if (name == "timestamp") && matches!(c.args.first(), Some(Expr::VectorSelector(_))) {
+            return self.eval_timestamp_selector(c);
+        }
+        match name {
+            "label_replace" => return self.eval_label_replace(c),
+            "label_join" => return self.eval_label_join(c),
+            "info" => return self.eval_info(c),
+            _ => {}
+        }
+        if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
+            && self.start != self.end
+        {
+            self.ctx.annos.borrow_mut().add(Anno::SortInRangeQuery, c.pos);
+        }
+        let matrix_arg = c
+            .args
+            .iter()
+            .position(|a| matches!(a.unparen(), Expr::MatrixSelector(_) | Expr::Subquery(_)));
+        let Some(mi) = matrix_arg else {
+            let args: Vec<&Expr> = c.args.iter().collect();
+            return self.range_eval(&args, |a, ts| self.instant_function(c, a, ts));
+        };
+        // Scalar arguments, one value per step.
+        let mut params: Vec<Vec<f64>> = Vec::new();
+        for (i, a) in c.args.iter().enumerate() {
+            if i == mi {
+                continue;
+            }
+            let m = self.eval(a)?.into_matrix();
+            let mut vals = Vec::with_capacity(self.steps());
+            let mut ts = self.start;
+            while ts <= self.end {
+                vals.push(
+                    m.first()
+                        .and_then(|s| s.floats.iter().find(|p| p.t == ts))
+                        .map(|p| p.f)
+                        .unwrap_or(f64::NAN),
+                );
+                ts += self.interval;
+            }
+            params.push(vals);
+        }
+        let arg = c.args[mi].unparen();
+        let (series, range, offset, at) = match arg {
+            Expr::MatrixSelector(ms) => {
+                if ms.vs.anchored && !ANCHORED_SAFE.contains(&name) {
+                    return Err(QueryError::Execution(format!(
+                        "anchored modifier can only be used with: {} - not with {name}",
+                        ANCHORED_SAFE.join(", ")
+                    )));
+                }
+                if ms.vs.smoothed && !SMOOTHED_SAFE.contains(&name) {
+                    return Err(QueryError::Execution(format!(
+                        "smoothed modifier can only be used with: {} - not with {name}",
+                        SMOOTHED_SAFE.join(", ")
+                    )));
+                }
+                let range = self.dur_ms(&ms.range);
+                let offset = ms.vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
+                let at = match (ms.vs.timestamp, ms.vs.at) {
+                    (Some(t), _) => Some(t),
+                    (None, Some(promql_syntax::AtModifier::Start)) => Some(self.ctx.query_start),
+                    (None, Some(promql_syntax::AtModifier::End)) => Some(self.ctx.query_end),
+                    _ => None,
+                };
+                let (mint, maxt) = match at {
+                    Some(a) => (a - offset - range, a - offset),
+                    None => (self.start - offset - range, self.end - offset),
+                };
+                if ms.vs.anchored || ms.vs.smoothed {
+                    return Err(QueryError::Execution(
+                        "the anchored and smoothed modifiers are not supported by this engine yet"
+                            .into(),
+                    ));
+                }
+                let loaded = self.load(&ms.vs.matchers, mint, maxt, Some(name), range)?;
+                (loaded, range, offset, at)
+            }
+            Expr::Subquery(sq) => {
+                let (loaded, at) = self.eval_subquery(sq)?;
+                let range = self.dur_ms(&sq.range);
+                let offset = sq.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
+                (loaded, range, offset, at)
+            }
+            _ => return Err(QueryError::Execution("expected range vector argument".into())),
+        };
+        let drop_name = name != "last_over_time" && name != "first_over_time";
+        let mut out: Matrix = Vec::new();
+        let pos = c.args[mi].pos();
+        let mut annos = Vec::new();
+        let mut sparams = vec![0.0; params.len()];
+        for s in &series {
+            self.check_done()?;
+            let mut res = Series {
+                metric: s.labels.clone(),
+                floats: Vec::new(),
+                histograms: Vec::new(),
+                drop_name: drop_name || s.drop_name,
+            };
+            let mut ts = self.start;
+            let mut step = 0;
+            let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+            while ts <= self.end {
+                for (k, p) in params.iter().enumerate() {
+                    sparams[k] = p[step];
+                }
+                let r = at.unwrap_or(ts) - offset;
+                let lo = r - range;
+                let value = {
+                    // Windows move forward monotonically unless `@` pins them.
+                    if at.is_some() {
+                        (flo, fhi, hlo, hhi) = (0, 0, 0, 0);
+                    }
+                    while fhi < s.floats.len() && s.floats[fhi].t <= r {
+                        fhi += 1;
+                    }
+                    while flo < fhi && s.floats[flo].t <= lo {
+                        flo += 1;
+                    }
+                    while hhi < s.hists.len() && s.hists[hhi].t <= r {
+                        hhi += 1;
+                    }
+                    while hlo < hhi && s.hists[hlo].t <= lo {
+                        hlo += 1;
+                    }
+                    let floats: Vec<FPoint> = s.floats[flo..fhi]
+                        .iter()
+                        .copied()
+                        .filter(|p| !model::is_stale_nan(p.f))
+                        .collect();
+                    let hists: Vec<HPoint> = s.hists[hlo..hhi]
+                        .iter()
+                        .filter(|p| !model::is_stale_nan(p.h.sum))
+                        .cloned()
+                        .collect();
+                    if floats.is_empty() && hists.is_empty() {
+                        None
+                    } else {
+                        let w = Window {
+                            floats: &floats,
+                            hists: &hists,
+                            metric: &s.labels,
+                            ts,
+                            range,
+                            offset,
+                            pos,
+                        };
+                        range_fns::call(name, &w, &sparams, &mut annos)
+                    }
+                };
+                if let Some((f, h)) = value {
+                    match h {
+                        Some(h) => res.histograms.push(HPoint { t: ts, h }),
+                        None => res.floats.push(FPoint { t: ts, f }),
+                    }
+                }
+                ts += self.interval;
+                step += 1;
+            }
+            if !res.floats.is_empty() || !res.histograms.is_empty() {
+                self.add_samples(res.floats.len() + res.histograms.len())?;
+                if (name == "rate" || name == "increase") && !res.floats.is_empty() {
+                    let mn = s.labels.metric_name();
+                    if !mn.is_empty()
+                        && !mn.ends_with("_total")
+                        && !mn.ends_with("_sum")
+                        && !mn.ends_with("_count")
+                        && !mn.ends_with("_bucket")
+                    {
+                        annos.push((Anno::PossibleNonCounter(mn.to_string()), pos));
+                    }
+                }
+                out.push(res);
+            }
+        }
+        {
+            let mut a = self.ctx.annos.borrow_mut();
+            for (an, p) in annos {
+                a.add(an, p);
+            }
+        }
+        if name == "absent_over_time" {
+            let steps = self.steps();
+            let mut found = std::collections::BTreeSet::new();
+            for s in &series {
+                let mut ts = self.start;
+                while ts <= self.end {
+                    let r = at.unwrap_or(ts) - offset;
+                    let any = s
+                        .floats
+                        .iter()
+                        .any(|p| p.t > r - range && p.t <= r && !model::is_stale_nan(p.f))
+                        || s.hists.iter().any(|p| p.t > r - range && p.t <= r);
+                    if any {
+                        found.insert(ts);
+                    }
+                    ts += self.interval;
+                }
+            }
+            if found.len() == steps {
+                return Ok(Vec::new());
+            }
+            let mut floats = Vec::new();
+            let mut ts = self.start;
+            while ts <= self.end {
+                if !found.contains(&ts) {
+                    floats.push(FPoint { t: ts, f: 1.0 });
+                }
+                ts += self.interval;
+            }
+            return Ok(vec![Series {
+                metric: absent_labels(&c.args[0]),
+                floats,
+                histograms: Vec::new(),
+                drop_name: true,
+            }]);
+        }
+        Ok(out)
+    }
+
+    fn eval_timestamp_selector(&self, c: &Call) -> Res<Matrix> {
+        let Some(Expr::VectorSelector(vs)) = c.args.first() else { return Ok(Vec::new()) };
+        let offset = vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
+        let at = match (vs.timestamp, vs.at) {
+            (Some(t), _) => Some(t),
+            (None, Some(promql_syntax::AtModifier::Start)) => Some(self.ctx.query_start),
+            (None, Some(promql_syntax::AtModifier::End)) => Some(self.ctx.query_end),
+            _ => None,
+        };
+        let lb = self.ctx.lookback;
+        let (mint, maxt) = match at {
+            Some(a) => (a - offset - lb, a - offset),
+            None => (self.start - offset - lb, self.end - offset),
+        };
+        let loaded = self.load(&vs.matchers, mint, maxt, None, 0)?;
+        let mut out = Vec::new();
+        for s in loaded {
+            let mut res = Series {
+                metric: s.labels.clone(),
+                floats: Vec::new(),
+                histograms: Vec::new(),
+                drop_name: true,
+            };
+            let mut ts = self.start;
+            while ts <= self.end {
+                let r = at.unwrap_or(ts) - offset;
+                let lf = s.floats.iter().rev().find(|p| p.t <= r);
+                let lh = s.hists.iter().rev().find(|p| p.t <= r);
+                let (t, stale) = match (lf, lh) {
+                    (Some(a), Some(b)) if b.t > a.t => (b.t, model::is_stale_nan(b.h.sum)),
+                    (Some(a), _) => (a.t, model::is_stale_nan(a.f)),
+                    (None, Some(b)) => (b.t, model::is_stale_nan(b.h.sum)),
+                    (None, None) => {
+                        ts += self.interval;
+                        continue;
+                    }
+                };
+                if t > r - lb && !stale {
+                    res.floats.push(FPoint { t: ts, f: t as f64 / 1000.0 });
+                }
+                ts += self.interval;
+            }
+            if !res.floats.is_empty() {
+                self.add_samples(res.floats.len())?;
+                out.push(res);
+            }
+        }
+        Ok(out)
+    }
+
+    fn string_arg(&self, e: &Expr) -> String {
+        match e.unparen() {
+            Expr::String(s) => s.val.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn eval_label_replace(&self, c: &Call) -> Res<Matrix> {
+        let dst = self.string_arg(&c.args[1]);
+        let repl = self.string_arg(&c.args[2]);
+        let src = self.string_arg(&c.args[3]);
+        let regex_s = self.string_arg(&c.args[4]);
+        let re = regex::Regex::new(&format!(
+            "^(?s:{})$",
+            model::translate_re2(&regex_s).unwrap_or(regex_s.clone())
+        ))
+        .map_err(|e| {
+            QueryError::Execution(format!(
+                "invalid regular expression in label_replace(): {regex_s}: {e}"
+            ))
+        })?;
+        if !model::is_valid_label_name(&dst) {
+            return Err(QueryError::Execution(format!(
+                "invalid destination label name in label_replace(): {dst}"
+            )));
+        }
+        let mut m = self.eval(&c.args[0])?.into_matrix();
+        for s in &mut m {
+            let v = s.metric.get(&src).to_string();
+            if let Some(caps) = re.captures(&v) {
+                let mut res = String::new();
+                caps.expand(&go_template(&repl), &mut res);
+                let mut b = LabelsBuilder::new();
+                b.reset(&s.metric);
+                if res.is_empty() {
+                    b.del(&dst);
+                } else {
+                    b.set(&dst, &res);
+                }
+                s.metric = b.labels();
+                if dst == METRIC_NAME_LABEL {
+                    s.drop_name = false;
+                }
+            }
+        }
+        merge_same_labels(m)
+    }
+
+    fn eval_label_join(&self, c: &Call) -> Res<Matrix> {
+        let dst = self.string_arg(&c.args[1]);
+        let sep = self.string_arg(&c.args[2]);
+        let srcs: Vec<String> = c.args[3..].iter().map(|a| self.string_arg(a)).collect();
+        for s in &srcs {
+            if !model::is_valid_label_name(s) {
+                return Err(QueryError::Execution(format!(
+                    "invalid source label name in label_join(): {s}"
+                )));
+            }
+        }
+        if !model::is_valid_label_name(&dst) {
+            return Err(QueryError::Execution(format!(
+                "invalid destination label name in label_join(): {dst}"
+            )));
+        }
+        let mut m = self.eval(&c.args[0])?.into_matrix();
+        for s in &mut m {
+            let v: Vec<&str> = srcs.iter().map(|n| s.metric.get(n)).collect();
+            let joined = v.join(&sep);
+            let mut b = LabelsBuilder::new();
+            b.reset(&s.metric);
+            if joined.is_empty() {
+                b.del(&dst);
+            } else {
+                b.set(&dst, &joined);
+            }
+            s.metric = b.labels();
+            if dst == METRIC_NAME_LABEL {
+                s.drop_name = false;
+            }
+        }
+        merge_same_labels(m)
+    }
+
+    fn eval_info(&self, c: &Call) -> Res<Matrix> {
+        // Enrich with labels of `target_info` (or the selected info metrics) sharing identifying labels.
+        let base = self.eval(&c.args[0])?.into_matrix();
+        let mut matchers = match c.args.get(1) {
+            Some(Expr::VectorSelector(vs)) => vs.matchers.clone(),
+            _ => Vec::new(),
+        };
+        let has_name = matchers.iter().any(|m| m.name == METRIC_NAME_LABEL);
+        if !has_name {
+            matchers.push(model::Matcher::equal(METRIC_NAME_LABEL, "target_info"));
+        }
+        let ident = ["instance", "job"];
+        let lb = self.ctx.lookback;
+        let infos = self.load(&matchers, self.start - lb, self.end, None, 0)?;
+        let data_matchers: Vec<&model::Matcher> =
+            matchers.iter().filter(|m| m.name != METRIC_NAME_LABEL).collect();
+        let mut out: Matrix = Vec::new();
+        let mut index: rustc_hash::FxHashMap<Labels, usize> = rustc_hash::FxHashMap::default();
+        for s in base {
+            let mut ts_f = 0usize;
+            let mut ts_h = 0usize;
+            let mut ts = self.start;
+            while ts <= self.end {
+                // The base sample at this step.
+                while ts_f < s.floats.len() && s.floats[ts_f].t < ts {
+                    ts_f += 1;
+                }
+                while ts_h < s.histograms.len() && s.histograms[ts_h].t < ts {
+                    ts_h += 1;
+                }
+                let fv = s.floats.get(ts_f).filter(|p| p.t == ts).map(|p| p.f);
+                let hv = s.histograms.get(ts_h).filter(|p| p.t == ts).map(|p| p.h.clone());
+                if fv.is_none() && hv.is_none() {
+                    ts += self.interval;
+                    continue;
+                }
+                let mut b = LabelsBuilder::new();
+                b.reset(&s.metric);
+                let mut matched_any = false;
+                let mut conflict = false;
+                for info in &infos {
+                    let ok = ident.iter().all(|l| info.labels.get(l) == s.metric.get(l));
+                    if !ok {
+                        continue;
+                    }
+                    let live = info
+                        .floats
+                        .iter()
+                        .rev()
+                        .find(|p| p.t <= ts)
+                        .is_some_and(|p| p.t > ts - lb && !model::is_stale_nan(p.f));
+                    if !live {
+                        continue;
+                    }
+                    let mut added = false;
+                    for l in info.labels.iter() {
+                        if l.name == METRIC_NAME_LABEL || ident.contains(&l.name) {
+                            continue;
+                        }
+                        if !s.metric.get(l.name).is_empty() {
+                            continue;
+                        }
+                        let cur = b.get(l.name).to_string();
+                        if !cur.is_empty() && cur != l.value {
+                            conflict = true;
+                        }
+                        b.set(l.name, l.value);
+                        added = true;
+                    }
+                    let _ = added;
+                    matched_any = true;
+                }
+                if conflict {
+                    return Err(QueryError::Execution("conflicting label".into()));
+                }
+                let lbls = b.labels();
+                let keep = if data_matchers.is_empty() {
+                    true
+                } else {
+                    matched_any && data_matchers.iter().all(|m| m.matches(lbls.get(&m.name)))
+                };
+                if keep {
+                    let idx = *index.entry(lbls.clone()).or_insert_with(|| {
+                        out.push(Series {
+                            metric: lbls.clone(),
+                            drop_name: s.drop_name,
+                            ..Default::default()
+                        });
+                        out.len() - 1
+                    });
+                    match hv {
+                        Some(h) => out[idx].histograms.push(HPoint { t: ts, h }),
+                        None => out[idx].floats.push(FPoint { t: ts, f: fv.unwrap_or(0.0) }),
+                    }
+                }
+                ts += self.interval;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per-step functions without a range argument.
+    fn instant_function(&self, c: &Call, a: &[StepArg], ts: i64) -> Res<Vector> {
+        let name = c.func.name;
+        let scalar_out = |v: f64| {
+            vec![Sample { metric: Labels::empty(), t: ts, f: v, h: None, drop_name: false }]
+        };
+        let simple = |f: &dyn Fn(f64) -> f64| -> Vector {
+            a[0].vector()
+                .iter()
+                .filter(|s| s.h.is_none())
+                .map(|s| Sample {
+                    metric: s.metric.clone(),
+                    t: ts,
+                    f: f(s.f),
+                    h: None,
+                    drop_name: true,
+                })
+                .collect()
+        };
+        Ok(match name {
+            "time" => scalar_out(ts as f64 / 1000.0),
+            "pi" => scalar_out(std::f64::consts::PI),
+            "start" => scalar_out(self.ctx.query_start as f64 / 1000.0),
+            "end" => scalar_out(self.ctx.query_end as f64 / 1000.0),
+            "step" => scalar_out(self.ctx.query_step as f64 / 1000.0),
+            "range" => scalar_out((self.ctx.query_end - self.ctx.query_start) as f64 / 1000.0),
+            "min_of" => scalar_out(a[0].scalar().min(a[1].scalar())),
+            "max_of" => scalar_out(a[0].scalar().max(a[1].scalar())),
+            "vector" => vec![Sample {
+                metric: Labels::empty(),
+                t: ts,
+                f: a[0].scalar(),
+                h: None,
+                drop_name: false,
+            }],
+            "scalar" => {
+                let v = a[0].vector();
+                scalar_out(if v.len() == 1 && v[0].h.is_none() { v[0].f } else { f64::NAN })
+            }
+            "abs" => simple(&f64::abs),
+            "ceil" => simple(&f64::ceil),
+            "floor" => simple(&f64::floor),
+            "exp" => simple(&f64::exp),
+            "sqrt" => simple(&f64::sqrt),
+            "ln" => simple(&f64::ln),
+            "log2" => simple(&f64::log2),
+            "log10" => simple(&f64::log10),
+            "sin" => simple(&f64::sin),
+            "cos" => simple(&f64::cos),
+            "tan" => simple(&f64::tan),
+            "asin" => simple(&f64::asin),
+            "acos" => simple(&f64::acos),
+            "atan" => simple(&f64::atan),
+            "sinh" => simple(&f64::sinh),
+            "cosh" => simple(&f64::cosh),
+            "tanh" => simple(&f64::tanh),
+            "asinh" => simple(&f64::asinh),
+            "acosh" => simple(&f64::acosh),
+            "atanh" => simple(&f64::atanh),
+            "deg" => simple(&|v| v * 180.0 / std::f64::consts::PI),
+            "rad" => simple(&|v| v * std::f64::consts::PI / 180.0),
+            "sgn" => simple(&|v| {
+                if v < 0.0 {
+                    -1.0
+                } else if v > 0.0 {
+                    1.0
+                } else {
+                    v
+                }
+            }),
+            "round" => {
+                let to = if a.len() >= 2 { a[1].scalar() } else { 1.0 };
+                let inv = 1.0 / to;
+                simple(&|v| (v * inv + 0.5).floor() / inv)
+            }
+            "clamp" => {
+                let (min, max) = (a[1].scalar(), a[2].scalar());
+                if max < min {
+                    return Ok(Vec::new());
+                }
+                simple(&|v| v.max(min).min(max))
+            }
+            "clamp_min" => {
+                let min = a[1].scalar();
+                simple(&|v| v.max(min))
+            }
+            "clamp_max" => {
+                let max = a[1].scalar();
+                simple(&|v| v.min(max))
+            }
+            "timestamp" => a[0]
+                .vector()
+                .iter()
+                .map(|s| Sample {
+                    metric: s.metric.clone(),
+                    t: ts,
+                    f: s.t as f64 / 1000.0,
+                    h: None,
+                    drop_name: true,
+                })
+                .collect(),
+            "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour"
+            | "minute" | "month" | "year" => {
+                let f = |v: f64| date_part(name, v);
+                if a.is_empty() { scalar_vec(ts, f(ts as f64 / 1000.0)) } else { simple(&f) }
+            }
+            "sort" | "sort_desc" => {
+                let mut v: Vec<Sample> =
+                    a[0].vector().iter().filter(|s| s.h.is_none()).cloned().collect();
+                let desc = name == "sort_desc";
+                v.sort_by(|x, y| {
+                    use std::cmp::Ordering;
+                    match (x.f.is_nan(), y.f.is_nan()) {
+                        (true, true) => Ordering::Equal,
+                        (true, false) => Ordering::Greater,
+                        (false, true) => Ordering::Less,
+                        _ => {
+                            let o = x.f.partial_cmp(&y.f).unwrap_or(Ordering::Equal);
+                            if desc { o.reverse() } else { o }
+                        }
+                    }
+                });
+                v
+            }
+            "sort_by_label" | "sort_by_label_desc" => {
+                let labels: Vec<String> = a[1..].iter().map(|x| x.string().to_string()).collect();
+                let mut v: Vec<Sample> = a[0].vector().to_vec();
+                let desc = name == "sort_by_label_desc";
+                v.sort_by(|x, y| {
+                    for l in &labels {
+                        let o = natural_cmp(x.metric.get(l), y.metric.get(l));
+                        if o != std::cmp::Ordering::Equal {
+                            return if desc { o.reverse() } else { o };
+                        }
+                    }
+                    let o = x.metric.cmp(&y.metric);
+                    if desc { o.reverse() } else { o }
+                });
+                v
+            }
+            "absent" => {
+                if !a[0].vector().is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Sample {
+                        metric: absent_labels(&c.args[0]),
+                        t: ts,
+                        f: 1.0,
+                        h: None,
+                        drop_name: false,
+                    }]
+                }
+            }
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => a[0]
+                .vector()
+                .iter()
+                .filter_map(|s| {
+                    let h = s.h.as_ref()?;
+                    let v = match name {
+                        "histogram_count" => h.count,
+                        "histogram_sum" => h.sum,
+                        "histogram_avg" => h.sum / h.count,
+                        _ => {
+                            let var = hist_variance(h);
+                            if name == "histogram_stddev" { var.sqrt() } else { var }
+                        }
+                    };
+                    Some(Sample { metric: s.metric.clone(), t: ts, f: v, h: None, drop_name: true })
+                })
+                .collect(),
+            "histogram_fraction" => {
+                let (lo, hi) = (a[0].scalar(), a[1].scalar());
+                a[2].vector()
+                    .iter()
+                    .filter_map(|s| {
+                        let h = s.h.as_ref()?;
+                        Some(Sample {
+                            metric: s.metric.clone(),
+                            t: ts,
+                            f: hist_fraction(lo, hi, h),
+                            h: None,
+                            drop_name: true,
+                        })
+                    })
+                    .collect()
+            }
+            "histogram_quantile" => self.histogram_quantile(c, a[0].scalar(), a[1].vector(), ts),
+            _ => Vec::new(),
+        })
+    }
+
+    fn histogram_quantile(&self, c: &Call, q: f64, v: &[Sample], ts: i64) -> Vector {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.ctx.annos.borrow_mut().add(Anno::InvalidQuantile(q), c.args[0].pos());
+        }
+        let mut out = Vec::new();
+        // Classic buckets grouped by labels without `le`.
+        let mut groups: Vec<ClassicGroup> = Vec::new();
+        let mut idx: rustc_hash::FxHashMap<Labels, usize> = rustc_hash::FxHashMap::default();
+        let mut natives: Vec<&Sample> = Vec::new();
+        for s in v {
+            if let Some(h) = &s.h {
+                let _ = h;
+                natives.push(s);
+                continue;
+            }
+            let le = s.metric.get(model::BUCKET_LABEL);
+            let upper = match promql_syntax::parse_number(le) {
+                Some(u) if !le.is_empty() => u,
+                _ => {
+                    self.ctx.annos.borrow_mut().add(
+                        Anno::BadBucketLabel(le.to_string(), s.metric.metric_name().to_string()),
+                        c.args[1].pos(),
+                    );
+                    continue;
+                }
+            };
+            let key = s.metric.drop_names(&[model::BUCKET_LABEL, METRIC_NAME_LABEL]);
+            let i = *idx.entry(key.clone()).or_insert_with(|| {
+                groups.push((key, Vec::new(), false));
+                groups.len() - 1
+            });
+            groups[i].1.push((upper, s.f));
+        }
+        for s in natives {
+            let key = s.metric.drop_names(&[METRIC_NAME_LABEL]);
+            if idx.contains_key(&key) {
+                self.ctx.annos.borrow_mut().add(
+                    Anno::MixedClassicNative(s.metric.metric_name().to_string()),
+                    c.args[1].pos(),
+                );
+                if let Some(i) = idx.get(&key) {
+                    groups[*i].2 = true;
+                }
+                continue;
+            }
+            let Some(h) = &s.h else { continue };
+            let v = hist_quantile(q, h);
+            out.push(Sample { metric: s.metric.clone(), t: ts, f: v, h: None, drop_name: true });
+        }
+        for (key, mut buckets, mixed) in groups {
+            if mixed {
+                continue;
+            }
+            let (v, forced) = bucket_quantile(q, &mut buckets);
+            if forced {
+                self.ctx
+                    .annos
+                    .borrow_mut()
+                    .add(Anno::ForcedMonotonicity(String::new()), c.args[1].pos());
+            }
+            out.push(Sample { metric: key, t: ts, f: v, h: None, drop_name: false });
+        }
+        out
+    }
+}
+
+/// A classic histogram's labels, `(le, count)` buckets, and whether native histograms collide with it.
+type ClassicGroup = (Labels, Vec<(f64, f64)>, bool);
+
+fn scalar_vec(ts: i64, v: f64) -> Vector {
+    vec![Sample { metric: Labels::empty(), t: ts, f: v, h: None, drop_name: false }]
+}
+
+/// Go's `$1`/`${name}` template syntax to the regex crate's (they agree except for `$name` parsing).
+fn go_template(s: &str) -> String {
+    s.to_string()
+}
+
+fn merge_same_labels(m: Matrix) -> Res<Matrix> {
+    let mut seen: rustc_hash::FxHashMap<(Labels, bool), usize> = rustc_hash::FxHashMap::default();
+    let mut out: Matrix = Vec::new();
+    for s in m {
+        match seen.get(&(s.metric.clone(), s.drop_name)) {
+            Some(&i) => {
+                let t = &mut out[i];
+                let overlap = s.floats.iter().any(|p| t.floats.iter().any(|q| q.t == p.t))
+                    || s.histograms.iter().any(|p| t.histograms.iter().any(|q| q.t == p.t));
+                if overlap {
+                    return Err(QueryError::Execution(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+                t.floats.extend(s.floats);
+                t.floats.sort_by_key(|p| p.t);
+                t.histograms.extend(s.histograms);
+                t.histograms.sort_by_key(|p| p.t);
+            }
+            None => {
+                seen.insert((s.metric.clone(), s.drop_name), out.len());
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Labels of `absent()`'s result: the equality matchers of a selector argument (not the name), unless a label has
+/// several equality matchers.
+fn absent_labels(e: &Expr) -> Labels {
+    let matchers = match e.unparen() {
+        Expr::VectorSelector(vs) => &vs.matchers,
+        Expr::MatrixSelector(ms) => &ms.vs.matchers,
+        _ => return Labels::empty(),
+    };
+    let mut b = LabelsBuilder::new();
+    let mut dup: Vec<String> = Vec::new();
+    for m in matchers {
+        if m.name == METRIC_NAME_LABEL {
+            continue;
+        }
+        if m.match_type == MatchType::Equal && !dup.contains(&m.name) {
+            if !b.get(&m.name).is_empty() {
+                dup.push(m.name.clone());
+                b.del(&m.name);
+            } else {
+                b.set(&m.name, &m.value);
+            }
+        }
+    }
+    b.labels()
+}
+
+fn date_part(name: &str, v: f64) -> f64 {
+    if v.is_nan() || v.is_infinite() {
+        return v;
+    }
+    let secs = v.floor() as i64;
+    let Some(t) = chrono::Utc.timestamp_opt(secs, 0).single() else { return f64::NAN };
+    match name {
+        "days_in_month" => {
+            let (y, m) = (t.year(), t.month());
+            let next = if m == 12 {
+                chrono::NaiveDate::from_ymd_opt(y + 1, 1, 1)
+            } else {
+                chrono::NaiveDate::from_ymd_opt(y, m + 1, 1)
+            };
+            let this = chrono::NaiveDate::from_ymd_opt(y, m, 1);
+            match (next, this) {
+                (Some(n), Some(t)) => (n - t).num_days() as f64,
+                _ => f64::NAN,
+            }
+        }
+        "day_of_month" => t.day() as f64,
+        "day_of_week" => t.weekday().num_days_from_sunday() as f64,
+        "day_of_year" => t.ordinal() as f64,
+        "hour" => t.hour() as f64,
+        "minute" => t.minute() as f64,
+        "month" => t.month() as f64,
+        "year" => t.year() as f64,
+        _ => f64::NAN,
+    }
+}
+
+/// Natural ordering: digit runs compare numerically.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < ab.len() && j < bb.len() {
+        if ab[i].is_ascii_digit() && bb[j].is_ascii_digit() {
+            let si = i;
+            while i < ab.len() && ab[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < bb.len() && bb[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = a[si..i].trim_start_matches('0');
+            let nb = b[sj..j].trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        } else {
+            let o = ab[i].cmp(&bb[j]);
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (ab.len() - i).cmp(&(bb.len() - j))
+}
+
+/// Quantile over classic buckets `(upper bound, cumulative count)`; also reports forced monotonicity.
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return (f64::NAN, false);
+    }
+    // Coalesce equal bounds.
+    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match co.last_mut() {
+            Some(l) if l.0 == b.0 => l.1 += b.1,
+            _ => co.push(*b),
+        }
+    }
+    let mut forced = false;
+    let mut prev = co[0].1;
+    for b in co.iter_mut().skip(1) {
+        let cur = b.1;
+        if cur == prev {
+            continue;
+        }
+        if almost_equal(prev, cur, 1e-12) {
+            b.1 = prev;
+            continue;
+        }
+        if cur < prev {
+            b.1 = prev;
+            forced = true;
+            continue;
+        }
+        prev = cur;
+    }
+    if co.len() < 2 {
+        return (f64::NAN, forced);
+    }
+    let obs = co[co.len() - 1].1;
+    if obs == 0.0 {
+        return (f64::NAN, forced);
+    }
+    let mut rank = q * obs;
+    let b = co[..co.len() - 1].iter().position(|x| x.1 >= rank).unwrap_or(co.len() - 1);
+    let v = if b == co.len() - 1 {
+        co[co.len() - 2].0
+    } else if b == 0 && co[0].0 <= 0.0 {
+        co[0].0
+    } else {
+        let mut start = 0.0;
+        let end = co[b].0;
+        let mut count = co[b].1;
+        if b > 0 {
+            start = co[b - 1].0;
+            count -= co[b - 1].1;
+            rank -= co[b - 1].1;
+        }
+        start + (end - start) * (rank / count)
+    };
+    (v, forced)
+}
+
+/// Quantile of a native histogram (exponential interpolation inside exponential buckets, linear otherwise).
+pub(crate) fn hist_quantile(q: f64, h: &FloatHistogram) -> f64 {
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    if h.count == 0.0 || q.is_nan() {
+        return f64::NAN;
+    }
+    let buckets = h.all_buckets();
+    let rank = q * h.count;
+    let mut count = 0.0;
+    let mut chosen = None;
+    for b in &buckets {
+        if b.count == 0.0 {
+            continue;
+        }
+        count += b.count;
+        chosen = Some(*b);
+        if count >= rank {
+            break;
+        }
+    }
+    let Some(b) = chosen else { return f64::NAN };
+    if b.lower < 0.0 && b.upper > 0.0 {
+        // Zero bucket.
+        let (lo, hi) = (b.lower, b.upper);
+        let start_count = count - b.count;
+        let frac = (rank - start_count) / b.count;
+        let has_neg = buckets.iter().any(|x| x.upper <= 0.0 && x.count > 0.0);
+        let has_pos = buckets.iter().any(|x| x.lower >= 0.0 && x.count > 0.0);
+        if !has_neg && has_pos {
+            return hi * frac;
+        }
+        if has_neg && !has_pos {
+            return lo + (0.0 - lo) * frac;
+        }
+        return lo + (hi - lo) * frac;
+    }
+    let start_count = count - b.count;
+    let mut frac = (rank - start_count) / b.count;
+    if frac > 1.0 {
+        frac = 1.0;
+    }
+    if h.uses_custom_buckets() || b.lower == f64::NEG_INFINITY || b.upper == f64::INFINITY {
+        if b.upper == f64::INFINITY {
+            return b.lower;
+        }
+        if b.lower == f64::NEG_INFINITY {
+            return b.upper;
+        }
+        let lower =
+            if h.uses_custom_buckets() && b.index == 0 && b.upper > 0.0 { 0.0 } else { b.lower };
+        return lower + (b.upper - lower) * frac;
+    }
+    if b.upper <= 0.0 {
+        // Negative bucket: interpolate exponentially from the upper (closer to zero) end.
+        let (lo, hi) = (-b.upper, -b.lower);
+        return -(hi * (lo / hi).powf(frac));
+    }
+    b.lower * (b.upper / b.lower).powf(frac)
+}
+
+fn hist_fraction(lo: f64, hi: f64, h: &FloatHistogram) -> f64 {
+    if h.count == 0.0 || lo.is_nan() || hi.is_nan() {
+        return f64::NAN;
+    }
+    if lo >= hi {
+        return 0.0;
+    }
+    let mut total = 0.0;
+    for b in h.all_buckets() {
+        let (bl, bu) = (b.lower, b.upper);
+        if bu <= lo || bl >= hi {
+            continue;
+        }
+        let ol = bl.max(lo);
+        let ou = bu.min(hi);
+        let frac = if ol <= bl && ou >= bu {
+            1.0
+        } else if bl.is_infinite() || bu.is_infinite() {
+            if (bl.is_infinite() && ou >= bu) || (bu.is_infinite() && ol <= bl) { 1.0 } else { 0.0 }
+        } else if h.uses_custom_buckets() || (bl < 0.0 && bu > 0.0) || bl == 0.0 {
+            (ou - ol) / (bu - bl)
+        } else if bl > 0.0 {
+            (ou.ln() - ol.ln()) / (bu.ln() - bl.ln())
+        } else {
+            ((-ol).ln() - (-ou).ln()) / ((-bl).ln() - (-bu).ln())
+        };
+        total += b.count * frac;
+    }
+    total / h.count
+}
+
+fn hist_variance(h: &FloatHistogram) -> f64 {
+    if h.count == 0.0 {
+        return f64::NAN;
+    }
+    let mean = h.sum / h.count;
+    let mut var = 0.0;
+    let mut c = 0.0;
+    for b in h.all_buckets() {
+        if b.count == 0.0 {
+            continue;
+        }
+        let val =
+            if b.lower <= 0.0 && b.upper >= 0.0 && b.lower != b.upper && !h.uses_custom_buckets() {
+                0.0
+            } else if h.uses_custom_buckets() {
+                if b.upper.is_infinite() {
+                    b.lower
+                } else if b.lower.is_infinite() {
+                    b.upper
+                } else {
+                    (b.lower + b.upper) / 2.0
+                }
+            } else if b.upper > 0.0 {
+                (b.lower * b.upper).sqrt()
+            } else {
+                -(b.lower * b.upper).sqrt()
+            };
+        let d = val - mean;
+        (var, c) = crate::aggregate::kahan_inc(b.count * d * d, var, c);
+    }
+    (var + c) / h.count
+}

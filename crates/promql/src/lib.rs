@@ -1,0 +1,21 @@
+//! The PromQL engine: evaluates parsed expressions against any [`storage::Queryable`].
+//!
+//! **Architecture Invariant:** the engine depends only on `model`, `promql-syntax` and the `storage` traits; it
+//! knows nothing of the TSDB, scraping or HTTP. Evaluation follows Prometheus's model: every node evaluates over a
+//! grid of steps, instant queries being range queries of a single step.
+
+mod aggregate;
+mod annotations;
+mod binary;
+mod engine;
+mod error;
+mod eval;
+mod functions;
+mod range_fns;
+mod value;
+
+pub use annotations::Annotation;
+pub use engine::{Engine, EngineOptions, QueryResult, QueryStats};
+pub use error::QueryError;
+pub use functions::AT_MODIFIER_UNSAFE_FUNCTIONS;
+pub use value::{FPoint, HPoint, Matrix, QueryValue, Sample, Series, Vector};

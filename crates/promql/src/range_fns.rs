@@ -1,0 +1,569 @@
+//! Functions over range vectors (`rate`, `*_over_time`, …), applied to one series' window at one step.
+
+use std::sync::Arc;
+
+use model::{CounterResetHint, FloatHistogram, Labels};
+use promql_syntax::PosRange;
+
+use crate::aggregate::{kahan_inc, quantile};
+use crate::annotations::Anno;
+use crate::value::{FPoint, HPoint};
+
+/// One series' samples in a window, plus what the function needs to know about the window.
+pub(crate) struct Window<'a> {
+    pub(crate) floats: &'a [FPoint],
+    pub(crate) hists: &'a [HPoint],
+    pub(crate) metric: &'a Labels,
+    /// Evaluation time.
+    pub(crate) ts: i64,
+    /// Selector range (ms).
+    pub(crate) range: i64,
+    /// Selector offset (ms).
+    pub(crate) offset: i64,
+    /// Position of the range argument, for annotations.
+    pub(crate) pos: PosRange,
+}
+
+pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
+
+fn f(v: f64) -> Out {
+    Some((v, None))
+}
+
+fn name(m: &Labels) -> String {
+    m.metric_name().to_string()
+}
+
+/// Applies range function `name` to a window; `params` are the scalar arguments in order.
+pub(crate) fn call(
+    func: &str,
+    w: &Window<'_>,
+    params: &[f64],
+    annos: &mut Vec<(Anno, PosRange)>,
+) -> Out {
+    let fl = w.floats;
+    let hs = w.hists;
+    match func {
+        "rate" => extrapolated_rate(w, true, true, annos),
+        "increase" => extrapolated_rate(w, true, false, annos),
+        "delta" => extrapolated_rate(w, false, false, annos),
+        "irate" => instant_value(w, true, annos),
+        "idelta" => instant_value(w, false, annos),
+        "count_over_time" => f((fl.len() + hs.len()) as f64),
+        "present_over_time" => f(1.0),
+        "absent_over_time" => None,
+        "last_over_time" => {
+            let lf = fl.last();
+            let lh = hs.last();
+            match (lf, lh) {
+                (Some(a), Some(b)) if b.t > a.t => Some((0.0, Some(b.h.clone()))),
+                (Some(a), _) => f(a.f),
+                (None, Some(b)) => Some((0.0, Some(b.h.clone()))),
+                (None, None) => None,
+            }
+        }
+        "first_over_time" => {
+            let ff = fl.first();
+            let fh = hs.first();
+            match (ff, fh) {
+                (Some(a), Some(b)) if b.t < a.t => Some((0.0, Some(b.h.clone()))),
+                (Some(a), _) => f(a.f),
+                (None, Some(b)) => Some((0.0, Some(b.h.clone()))),
+                (None, None) => None,
+            }
+        }
+        "ts_of_last_over_time" => {
+            let t = fl.last().map(|p| p.t).into_iter().chain(hs.last().map(|p| p.t)).max()?;
+            f(t as f64 / 1000.0)
+        }
+        "ts_of_first_over_time" => {
+            let t = fl.first().map(|p| p.t).into_iter().chain(hs.first().map(|p| p.t)).min()?;
+            f(t as f64 / 1000.0)
+        }
+        "sum_over_time" | "avg_over_time" => {
+            if !fl.is_empty() && !hs.is_empty() {
+                annos.push((Anno::MixedFloatsHistograms(name(w.metric)), w.pos));
+                return None;
+            }
+            if fl.is_empty() {
+                return hist_sum_avg(w, func == "avg_over_time", annos);
+            }
+            if func == "sum_over_time" {
+                let (mut sum, mut c) = (0.0, 0.0);
+                for p in fl {
+                    (sum, c) = kahan_inc(p.f, sum, c);
+                }
+                f(if sum.is_infinite() { sum } else { sum + c })
+            } else {
+                f(avg(fl))
+            }
+        }
+        "min_over_time" | "max_over_time" | "ts_of_min_over_time" | "ts_of_max_over_time" => {
+            if fl.is_empty() {
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            let max = func.contains("max");
+            let ts_of = func.starts_with("ts_of");
+            let mut best = fl[0];
+            for p in &fl[1..] {
+                let better = if max {
+                    p.f > best.f || (ts_of && p.f == best.f)
+                } else {
+                    p.f < best.f || (ts_of && p.f == best.f)
+                };
+                if better || best.f.is_nan() {
+                    best = *p;
+                }
+            }
+            if func.starts_with("ts_of") { f(best.t as f64 / 1000.0) } else { f(best.f) }
+        }
+        "stddev_over_time" | "stdvar_over_time" => {
+            if fl.is_empty() {
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for p in fl {
+                count += 1.0;
+                let delta = p.f - (mean + cmean);
+                (mean, cmean) = kahan_inc(delta / count, mean, cmean);
+                (aux, caux) = kahan_inc(delta * (p.f - (mean + cmean)), aux, caux);
+            }
+            let var = (aux + caux) / count;
+            f(if func == "stddev_over_time" { var.sqrt() } else { var })
+        }
+        "quantile_over_time" => {
+            if fl.is_empty() {
+                return None;
+            }
+            let q = params.first().copied().unwrap_or(f64::NAN);
+            if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                annos.push((Anno::InvalidQuantile(q), w.pos_param()));
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            f(quantile(q, fl.iter().map(|p| p.f).collect()))
+        }
+        "mad_over_time" => {
+            if fl.is_empty() {
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            let vals: Vec<f64> = fl.iter().map(|p| p.f).collect();
+            let median = quantile(0.5, vals.clone());
+            f(quantile(0.5, vals.iter().map(|v| (v - median).abs()).collect()))
+        }
+        "changes" | "resets" => changes_resets(w, func == "resets"),
+        "deriv" => {
+            if fl.len() < 2 {
+                if fl.len() == 1 && !hs.is_empty() {
+                    annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+                }
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            f(linear_regression(fl, fl[0].t).0)
+        }
+        "predict_linear" => {
+            if fl.len() < 2 {
+                if fl.len() == 1 && !hs.is_empty() {
+                    annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+                }
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            let d = params.first().copied().unwrap_or(f64::NAN);
+            let (slope, intercept) = linear_regression(fl, w.ts);
+            f(slope * d + intercept)
+        }
+        "double_exponential_smoothing" => {
+            if fl.len() < 2 {
+                if !hs.is_empty() && fl.len() == 1 {
+                    annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+                }
+                return None;
+            }
+            if !hs.is_empty() {
+                annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
+            }
+            let sf = params.first().copied().unwrap_or(f64::NAN);
+            let tf = params.get(1).copied().unwrap_or(f64::NAN);
+            let (mut s0, mut s1) = (0.0, fl[0].f);
+            let mut b = fl[1].f - fl[0].f;
+            for (i, p) in fl.iter().enumerate().skip(1) {
+                if i > 1 {
+                    b = tf * (s1 - s0) + (1.0 - tf) * b;
+                }
+                let x = sf * p.f;
+                let y = (1.0 - sf) * (s1 + b);
+                s0 = s1;
+                s1 = x + y;
+            }
+            f(s1)
+        }
+        _ => None,
+    }
+}
+
+impl Window<'_> {
+    fn pos_param(&self) -> PosRange {
+        self.pos
+    }
+}
+
+fn avg(fl: &[FPoint]) -> f64 {
+    let (mut sum, mut count) = (fl[0].f, 1.0);
+    let (mut mean, mut c) = (0.0, 0.0);
+    let mut incremental = false;
+    for (i, p) in fl[1..].iter().enumerate() {
+        count = (i + 2) as f64;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.f, sum, c);
+            if !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(p.f / count, q * mean, q * c);
+    }
+    if incremental { mean + c } else { sum / count + c / count }
+}
+
+fn hist_sum_avg(w: &Window<'_>, is_avg: bool, annos: &mut Vec<(Anno, PosRange)>) -> Out {
+    let hs = w.hists;
+    let mut sum = (*hs[0].h).clone();
+    let (mut reset, mut not_reset) = (false, false);
+    let mut track = |h: &FloatHistogram| match h.counter_reset_hint {
+        CounterResetHint::CounterReset => reset = true,
+        CounterResetHint::NotCounterReset => not_reset = true,
+        _ => {}
+    };
+    track(&sum);
+    for p in &hs[1..] {
+        track(&p.h);
+        match sum.add(&p.h) {
+            Ok(v) => sum = v,
+            Err(_) => {
+                annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+                return None;
+            }
+        }
+    }
+    if reset && not_reset {
+        annos.push((Anno::HistogramCounterResetCollision("aggregation"), w.pos));
+    }
+    if is_avg {
+        sum = sum.scale(1.0 / hs.len() as f64);
+    }
+    Some((0.0, Some(Arc::new(sum.compact()))))
+}
+
+pub(crate) fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = samples[0].f;
+    let mut const_y = true;
+    for (i, s) in samples.iter().enumerate() {
+        if const_y && i > 0 && s.f != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_time) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(s.f, sy, cy);
+        (sxy, cxy) = kahan_inc(x * s.f, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+fn changes_resets(w: &Window<'_>, resets: bool) -> Out {
+    #[derive(Clone)]
+    enum V {
+        F(f64),
+        H(Arc<FloatHistogram>),
+    }
+    let mut merged: Vec<(i64, V)> = w.floats.iter().map(|p| (p.t, V::F(p.f))).collect();
+    merged.extend(w.hists.iter().map(|p| (p.t, V::H(p.h.clone()))));
+    if merged.is_empty() {
+        return None;
+    }
+    merged.sort_by_key(|(t, _)| *t);
+    let mut n = 0;
+    for pair in merged.windows(2) {
+        let (prev, cur) = (&pair[0].1, &pair[1].1);
+        let hit = match (prev, cur) {
+            (V::F(a), V::F(b)) => {
+                if resets {
+                    b < a
+                } else {
+                    a != b && !(a.is_nan() && b.is_nan())
+                }
+            }
+            (V::H(a), V::H(b)) => {
+                if resets {
+                    b.detect_reset(a)
+                } else {
+                    !crate::functions::hist_equals(a, b)
+                }
+            }
+            _ => true,
+        };
+        if hit {
+            n += 1;
+        }
+    }
+    f(n as f64)
+}
+
+fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)>) -> Out {
+    #[derive(Clone)]
+    struct S {
+        t: i64,
+        f: f64,
+        h: Option<Arc<FloatHistogram>>,
+    }
+    if w.floats.len() + w.hists.len() < 2 {
+        return None;
+    }
+    let mut ss: Vec<S> = w.floats[w.floats.len().saturating_sub(2)..]
+        .iter()
+        .map(|p| S { t: p.t, f: p.f, h: None })
+        .collect();
+    for p in &w.hists[w.hists.len().saturating_sub(2)..] {
+        let s = S { t: p.t, f: 0.0, h: Some(p.h.clone()) };
+        match ss.len() {
+            0 => ss.push(s),
+            1 => {
+                if s.t < ss[0].t {
+                    ss.insert(0, s);
+                } else {
+                    ss.push(s);
+                }
+            }
+            _ => {
+                if s.t < ss[0].t {
+                } else if s.t > ss[1].t {
+                    ss[0] = ss[1].clone();
+                    ss[1] = s;
+                } else {
+                    ss[0] = s;
+                }
+            }
+        }
+    }
+    let (a, b) = (&ss[0], &ss[1]);
+    let interval = b.t - a.t;
+    if interval == 0 {
+        return None;
+    }
+    let mut rf = b.f;
+    let mut rh: Option<FloatHistogram> = None;
+    match (&a.h, &b.h) {
+        (None, None) => {
+            if !is_rate || b.f >= a.f {
+                rf = b.f - a.f;
+            }
+        }
+        (Some(ha), Some(hb)) => {
+            if is_rate
+                && (hb.counter_reset_hint == CounterResetHint::Gauge
+                    || ha.counter_reset_hint == CounterResetHint::Gauge)
+            {
+                annos.push((Anno::NotCounter(name(w.metric)), w.pos));
+            }
+            if !is_rate
+                && (hb.counter_reset_hint != CounterResetHint::Gauge
+                    || ha.counter_reset_hint != CounterResetHint::Gauge)
+            {
+                annos.push((Anno::NotGauge(name(w.metric)), w.pos));
+            }
+            let mut r = (**hb).clone();
+            if !is_rate || !hb.detect_reset(ha) {
+                match r.sub(ha) {
+                    Ok(v) => r = v,
+                    Err(_) => {
+                        annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+                        return None;
+                    }
+                }
+            }
+            r.counter_reset_hint = CounterResetHint::Gauge;
+            rh = Some(r.compact());
+        }
+        _ => {
+            annos.push((Anno::MixedFloatsHistograms(name(w.metric)), w.pos));
+            return None;
+        }
+    }
+    if is_rate {
+        let secs = interval as f64 / 1000.0;
+        rf /= secs;
+        rh = rh.map(|h| h.scale(1.0 / secs));
+    }
+    Some((rf, rh.map(Arc::new)))
+}
+
+fn extrapolated_rate(
+    w: &Window<'_>,
+    is_counter: bool,
+    is_rate: bool,
+    annos: &mut Vec<(Anno, PosRange)>,
+) -> Out {
+    let range_start = w.ts - (w.range + w.offset);
+    let range_end = w.ts - w.offset;
+    if !w.hists.is_empty() && !w.floats.is_empty() {
+        annos.push((Anno::MixedFloatsHistograms(name(w.metric)), w.pos));
+        return None;
+    }
+    let (first_t, last_t, n_minus_one);
+    let mut result_f = 0.0;
+    let mut result_h: Option<FloatHistogram> = None;
+    let first_f;
+    if !w.hists.is_empty() {
+        n_minus_one = w.hists.len() - 1;
+        first_t = w.hists[0].t;
+        last_t = w.hists[n_minus_one].t;
+        first_f = 0.0;
+        if w.hists.len() > 1 {
+            result_h = Some(histogram_rate(w, is_counter, annos)?);
+        }
+    } else if !w.floats.is_empty() {
+        n_minus_one = w.floats.len() - 1;
+        first_t = w.floats[0].t;
+        last_t = w.floats[n_minus_one].t;
+        first_f = w.floats[0].f;
+        result_f = w.floats[n_minus_one].f - w.floats[0].f;
+        if is_counter {
+            for pair in w.floats.windows(2) {
+                if pair[1].f < pair[0].f {
+                    result_f += pair[0].f;
+                }
+            }
+        }
+    } else {
+        return None;
+    }
+    if n_minus_one == 0 {
+        return None;
+    }
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg_between = sampled / n_minus_one as f64;
+    let threshold = avg_between * 1.1;
+    if to_start >= threshold {
+        to_start = avg_between / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result_f > 0.0 && !w.floats.is_empty() && first_f >= 0.0 {
+            to_zero = sampled * (first_f / result_f);
+        } else if let Some(h) = &result_h {
+            let fc = w.hists[0].h.count;
+            if h.count > 0.0 && fc >= 0.0 {
+                to_zero = sampled * (fc / h.count);
+            }
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg_between / 2.0;
+    }
+    let mut factor = if sampled != 0.0 { (sampled + to_start + to_end) / sampled } else { 1.0 };
+    if is_rate {
+        factor /= w.range as f64 / 1000.0;
+    }
+    match result_h {
+        None => f(result_f * factor),
+        Some(h) => Some((0.0, Some(Arc::new(h.scale(factor))))),
+    }
+}
+
+fn histogram_rate(
+    w: &Window<'_>,
+    is_counter: bool,
+    annos: &mut Vec<(Anno, PosRange)>,
+) -> Option<FloatHistogram> {
+    let points = w.hists;
+    let prev = &points[0].h;
+    let last = &points[points.len() - 1].h;
+    let usingcustom = last.uses_custom_buckets();
+    let mut min_schema = last.schema.min(prev.schema);
+    for p in points {
+        if p.h.uses_custom_buckets() != usingcustom {
+            annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+            return None;
+        }
+        min_schema = min_schema.min(p.h.schema);
+    }
+    if is_counter
+        && (prev.counter_reset_hint == CounterResetHint::Gauge
+            || last.counter_reset_hint == CounterResetHint::Gauge)
+    {
+        annos.push((Anno::NotCounter(name(w.metric)), w.pos));
+    }
+    if !is_counter
+        && (prev.counter_reset_hint != CounterResetHint::Gauge
+            || last.counter_reset_hint != CounterResetHint::Gauge)
+    {
+        annos.push((Anno::NotGauge(name(w.metric)), w.pos));
+    }
+    let mut h = last.reduce_resolution(min_schema);
+    h = match h.sub(prev) {
+        Ok(v) => v,
+        Err(_) => {
+            annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+            return None;
+        }
+    };
+    if is_counter {
+        let mut prev = &points[0].h;
+        for p in &points[1..] {
+            if p.h.detect_reset(prev) {
+                match h.add(prev) {
+                    Ok(v) => h = v,
+                    Err(_) => {
+                        annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+                        return None;
+                    }
+                }
+            }
+            prev = &p.h;
+        }
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h.compact())
+}
