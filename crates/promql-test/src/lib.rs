@@ -298,7 +298,7 @@ fn at_modifier_cases(engine: &Engine, q: &str, t: i64) -> Vec<(String, i64)> {
                 return false;
             }
             sq.timestamp = Some(t);
-            true
+            false
         }
         _ => true,
     });

@@ -216,7 +216,7 @@ impl Evaluator<'_, '_> {
                             floats: &floats,
                             hists: &hists,
                             metric: &s.labels,
-                            ts,
+                            ts: at.unwrap_or(ts),
                             range,
                             offset,
                             pos,
