@@ -34,4 +34,41 @@ pub enum ParseError {
         "received unsupported Content-Type {0:?} and no fallback_scrape_protocol specified for target"
     )]
     UnsupportedContentType(String),
+    /// A protobuf length prefix that is not a valid varint.
+    #[error("protobufparse: invalid varint encountered")]
+    InvalidVarint,
+    /// A protobuf length prefix longer than the rest of the body.
+    #[error(
+        "protobufparse: insufficient length of buffer, expected at least {expected} bytes, got {got} bytes"
+    )]
+    ShortBuffer {
+        /// Bytes the prefix and message need.
+        expected: u64,
+        /// Bytes left in the body.
+        got: usize,
+    },
+    /// A protobuf message that does not decode as a `MetricFamily`.
+    #[error("protobufparse: decode MetricFamily: {0}")]
+    ProtobufDecode(String),
+    /// A protobuf metric family without a name.
+    #[error("protobufparse: metric family without a name")]
+    EmptyFamilyName,
+    /// A protobuf metric family whose type number is not a known `MetricType`.
+    #[error("unknown metric type for metric {name:?}: {value}")]
+    UnknownMetricType {
+        /// The family name.
+        name: String,
+        /// The type number on the wire.
+        value: i32,
+    },
+    /// A unit that is not the last part of the family name (before `_total` for counters).
+    #[error("unit {unit:?} not a suffix of {kind} {name:?}")]
+    UnitNotSuffix {
+        /// The unit.
+        unit: String,
+        /// `counter` or `metric`.
+        kind: &'static str,
+        /// The family name.
+        name: String,
+    },
 }

@@ -2,16 +2,22 @@
 //!
 //! The parsers are pull parsers in the style of Prometheus's `textparse`: [`Parser::next`] advances to the next
 //! entry and the accessors return data borrowed from the scrape buffer, valid until the next call. A scrape loop
-//! can key its series cache on [`Parser::series`]'s raw text and skip label parsing on a hit.
+//! can key its series cache on [`Parser::series`]'s raw text and skip label parsing on a hit. The protobuf format
+//! is the exception: [`parse_protobuf`] decodes a whole body into owned [`ProtoFamily`] values (see [`proto`]).
 //!
 //! **Architecture Invariant:** parsers never panic on any input; every malformed input is a [`ParseError`].
 
 mod encode;
 mod error;
+pub mod proto;
 mod text;
 
 pub use encode::{EncodeFormat, Family, encode_families, format_float};
 pub use error::ParseError;
+pub use proto::{
+    NativeHistogram, PROTOBUF_CONTENT_TYPE, ProtoFamily, ProtoHistogram, ProtoMetric, ProtoOptions,
+    ProtoSample, parse_protobuf, parse_protobuf_with,
+};
 pub use text::TextParser;
 
 use model::{Exemplar, LabelsBuilder, MetricType};
