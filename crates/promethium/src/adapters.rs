@@ -116,9 +116,33 @@ impl web::Lifecycle for Adapter {
     }
 }
 
+/// The PromQL engine configured from the server's `--query.*` and `--enable-feature` flags.
+pub(crate) fn engine_from_flags(flags: &[(String, String)]) -> promql::Engine {
+    let get = |k: &str| flags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    let features: Vec<&str> = get("enable-feature").split(',').map(str::trim).collect();
+    let on = |f: &str| features.contains(&f);
+    let mut opts = promql::EngineOptions::default();
+    if let Ok(ms) = model::parse_duration(get("query.lookback-delta")) {
+        opts.lookback_delta = ms;
+    }
+    if let Ok(ms) = model::parse_duration(get("query.timeout")) {
+        opts.timeout = Some(std::time::Duration::from_millis(ms.max(0) as u64));
+    }
+    if let Ok(n) = get("query.max-samples").parse::<usize>() {
+        opts.max_samples = n;
+    }
+    opts.parser.experimental_functions = on("promql-experimental-functions");
+    opts.parser.duration_expr = on("promql-duration-expr");
+    opts.parser.extended_range_selectors = on("promql-extended-range-selectors");
+    opts.parser.fill_modifiers = on("promql-binop-fill-modifiers");
+    opts.delayed_name_removal = on("promql-delayed-name-removal");
+    promql::Engine::new(opts)
+}
+
 /// The web layer's options over `app`.
 pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOptions {
     let adapter = Arc::new(Adapter(app.clone()));
+    let engine = engine_from_flags(&app.flags());
     web::ApiOptions {
         queryable: Arc::new(app.storage.clone()) as Arc<dyn Queryable>,
         targets: adapter.clone(),
@@ -137,5 +161,6 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
             build_date: String::new(),
             go_version: "rust".to_string(),
         },
+        engine,
     }
 }

@@ -19,6 +19,19 @@ enum ToolCommand {
     /// Run a query against a Prometheus server.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Unit testing.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Run PromQL test scripts (Prometheus's promqltest format).
+    Promql {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +122,7 @@ enum QueryCommand {
 pub(crate) fn run(args: ToolArgs) -> ExitCode {
     match args.command {
         ToolCommand::Query(q) => run_query(q),
+        ToolCommand::Test(TestCommand::Promql { files }) => run_promql_tests(&files),
         ToolCommand::Check(CheckCommand::Config { files }) => {
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
             let o = promtool::check::config(&paths);
@@ -117,6 +131,30 @@ pub(crate) fn run(args: ToolArgs) -> ExitCode {
             ExitCode::from(o.code.clamp(0, 255) as u8)
         }
     }
+}
+
+/// Runs PromQL test scripts: prints each failing eval with `file:line`, then `N passed, N failed`.
+fn run_promql_tests(files: &[std::path::PathBuf]) -> ExitCode {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for f in files {
+        let name = f.display().to_string();
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("{name}: reading file: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let r = promql_test::run_script(&text, &name);
+        for msg in &r.failures {
+            println!("{msg}");
+        }
+        passed += r.passed;
+        failed += r.failed();
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn run_query(q: QueryCommand) -> ExitCode {

@@ -36,6 +36,8 @@ pub struct ApiOptions {
     pub ready: Arc<AtomicBool>,
     /// Build information.
     pub build_info: BuildInfo,
+    /// The PromQL engine for `/api/v1/query*`.
+    pub engine: promql::Engine,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -83,6 +85,15 @@ fn rfc3339(t: Option<SystemTime>) -> String {
 pub fn router(opts: ApiOptions) -> Router {
     let state = Arc::new(opts);
     Router::new()
+        .route("/api/v1/query", get(crate::query::query).post(crate::query::query))
+        .route(
+            "/api/v1/query_range",
+            get(crate::query::query_range).post(crate::query::query_range),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(crate::query::format_query).post(crate::query::format_query),
+        )
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))

@@ -8,6 +8,7 @@ mod api;
 mod error;
 mod federate;
 mod params;
+mod query;
 mod retrieve;
 mod selector;
 mod server;

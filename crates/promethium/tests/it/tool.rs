@@ -54,3 +54,24 @@ fn check_config_agrees_with_promtool() {
         }
     }
 }
+
+#[test]
+fn test_promql_reports_failures_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.test");
+    std::fs::write(&good, "load 1m\n  x{a=\"b\"} 1+1x5\n\neval instant at 5m sum(x)\n  {} 6\n")
+        .unwrap();
+    let bad = dir.path().join("bad.test");
+    std::fs::write(&bad, "load 1m\n  x 1\n\neval instant at 0m x\n  x 2\n").unwrap();
+    let (code, out, _) = run(&bin(), &["tool", "test", "promql", good.to_str().unwrap()]);
+    assert_eq!((code, out.trim()), (0, "1 passed, 0 failed"));
+    let (code, out, _) =
+        run(&bin(), &["tool", "test", "promql", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.last(), Some(&"1 passed, 1 failed"));
+    assert!(
+        lines[0].starts_with(&format!("{}:4: expected 2 for x{{}} but got 1", bad.display())),
+        "{out}"
+    );
+}

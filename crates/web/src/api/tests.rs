@@ -86,6 +86,7 @@ fn app(lifecycle: bool) -> Router {
         enable_lifecycle: lifecycle,
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo { version: "3.14.0".into(), ..Default::default() },
+        engine: promql::Engine::default(),
     })
 }
 
@@ -273,6 +274,7 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
         enable_lifecycle: false,
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo::default(),
+        engine: promql::Engine::default(),
     });
     let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
     assert_eq!(status, StatusCode::OK);
@@ -282,4 +284,79 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
     );
     let (status, _) = call(app, "GET", "/federate?match[]=%7B%7D", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn promql_queries() {
+    let cases: &[(&str, &str, &str, StatusCode, &str)] = &[
+        (
+            "GET",
+            "/api/v1/query?query=sum(up)&time=2",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"result":[{"metric":{},"value":[2.0,"1"]}],"resultType":"vector"},"status":"success"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            "query=up%7Bjob%3D%22a%22%7D&time=1970-01-01T00:00:02Z",
+            StatusCode::OK,
+            r#"{"data":{"result":[{"metric":{"__name__":"up","job":"a"},"value":[2.0,"1"]}],"resultType":"vector"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query?query=1%2B1&time=5",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"result":[5.0,"2"],"resultType":"scalar"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query_range?query=up%7Bjob%3D%22b%22%7D&start=1&end=3&step=1s",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"result":[{"metric":{"__name__":"up","job":"b"},"values":[[1.0,"0"],[2.0,"0"],[3.0,"0"]]}],"resultType":"matrix"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query?query=sum(",
+            "",
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis","errorType":"bad_data","status":"error"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query_range?query=up&start=3&end=1&step=1",
+            "",
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid parameter \"end\": end timestamp must not be before start time","errorType":"bad_data","status":"error"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query_range?query=up%5B5m%5D&start=1&end=3&step=1",
+            "",
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid expression type \"range vector\" for range query, must be Scalar or instant Vector","errorType":"bad_data","status":"error"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/query?query=up%20%2B%20on(job)%20group_left%20up%20%2B%20up&time=2",
+            "",
+            StatusCode::OK,
+            r#"{"data":{"result":[{"metric":{"job":"a"},"value":[2.0,"3"]},{"metric":{"job":"b"},"value":[2.0,"0"]}],"resultType":"vector"},"status":"success"}"#,
+        ),
+        (
+            "GET",
+            "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(job)",
+            "",
+            StatusCode::OK,
+            r#"{"data":"sum by (job) (rate(x[5m]))","status":"success"}"#,
+        ),
+    ];
+    for (method, uri, body, status, want) in cases {
+        let (got_status, got) = call(app(false), method, uri, body).await;
+        let got_json: serde_json::Value = serde_json::from_str(&got).unwrap();
+        let want_json: serde_json::Value = serde_json::from_str(want).unwrap();
+        assert_eq!((got_status, got_json), (*status, want_json), "{method} {uri}");
+    }
 }
