@@ -1187,7 +1187,7 @@ fn fold(e: DurationExpr) -> DurationExpr {
         && let (DurationExpr::Number { .. }, DurationExpr::Number { .. }) = (a.as_ref(), b.as_ref())
     {
         let v = e.eval(0.0, 0.0);
-        return DurationExpr::Number { secs: v, text: format!("{v}s") };
+        return DurationExpr::Number { secs: v, text: String::new() };
     }
     e
 }

@@ -35,6 +35,7 @@ fn write_duration(f: &mut fmt::Formatter<'_>, d: &Duration) -> fmt::Result {
 impl Display for DurationExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DurationExpr::Number { text, .. } if !text.is_empty() => f.write_str(text),
             DurationExpr::Number { secs, .. } => {
                 let ms = secs * 1000.0;
                 if ms.fract() == 0.0 && ms.abs() < 1e15 {

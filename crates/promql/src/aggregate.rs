@@ -615,7 +615,7 @@ impl Evaluator<'_, '_> {
     }
 
     fn eval_count_values(&self, a: &AggregateExpr, mut grouping: Vec<String>) -> Res<Matrix> {
-        let label = match a.param.as_deref() {
+        let label = match a.param.as_deref().map(Expr::unparen) {
             Some(Expr::String(s)) => s.val.clone(),
             _ => {
                 return Err(QueryError::Execution(

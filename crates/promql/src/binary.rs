@@ -251,11 +251,8 @@ impl Evaluator<'_, '_> {
         }
         let one_to_many = matching.card == Cardinality::OneToMany;
         let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-        let (fill_for_missing_rhs, fill_for_missing_lhs) = if one_to_many {
-            (matching.fill_lhs, matching.fill_rhs)
-        } else {
-            (matching.fill_rhs, matching.fill_lhs)
-        };
+        // As in Prometheus, the fill values are not swapped with the sides for group_right.
+        let (fill_for_missing_rhs, fill_for_missing_lhs) = (matching.fill_rhs, matching.fill_lhs);
         let mut right: FxHashMap<Labels, &Sample> = FxHashMap::default();
         let mut right_order: Vec<(Labels, &Sample)> = Vec::new();
         for rs in rhs {
@@ -375,6 +372,8 @@ fn result_metric(lhs: &Labels, rhs: &Labels, op: BinOp, matching: &VectorMatchin
     b.reset(lhs);
     if changes_schema(op) {
         b.del(METRIC_NAME_LABEL);
+        b.del("__type__");
+        b.del("__unit__");
     }
     if matching.card == Cardinality::OneToOne {
         if matching.on {

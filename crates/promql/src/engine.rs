@@ -169,6 +169,8 @@ fn drop_name(s: &mut Series) {
         let mut b = LabelsBuilder::new();
         b.reset(&s.metric);
         b.del(METRIC_NAME_LABEL);
+        b.del("__type__");
+        b.del("__unit__");
         s.metric = b.labels();
     }
 }

@@ -15,6 +15,10 @@ use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "days_in_month",
     "day_of_month",
+    "end",
+    "range",
+    "start",
+    "step",
     "day_of_week",
     "day_of_year",
     "hour",
@@ -49,7 +53,9 @@ pub(crate) fn histogram_string(h: &FloatHistogram) -> String {
         promql_syntax::format_number(h.sum)
     );
     for b in h.all_buckets() {
-        s.push_str(&format!(", [{},{}]:{}", b.lower, b.upper, b.count));
+        let open = if b.lower_inclusive { '[' } else { '(' };
+        let close = if b.upper_inclusive { ']' } else { ')' };
+        s.push_str(&format!(", {open}{},{}{close}:{}", b.lower, b.upper, b.count));
     }
     s.push('}');
     s
@@ -74,7 +80,9 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 impl Evaluator<'_, '_> {
     pub(crate) fn eval_call(&self, c: &Call) -> Res<Matrix> {
         let name = c.func.name;
-        if (name == "timestamp") && matches!(c.args.first(), Some(Expr::VectorSelector(_))) {
+        if name == "timestamp"
+            && matches!(c.args.first().map(Expr::unparen), Some(Expr::VectorSelector(_)))
+        {
             return self.eval_timestamp_selector(c);
         }
         match name {
@@ -217,6 +225,7 @@ impl Evaluator<'_, '_> {
                             hists: &hists,
                             metric: &s.labels,
                             ts: at.unwrap_or(ts),
+                            eval_ts: ts,
                             range,
                             offset,
                             pos,
@@ -295,7 +304,9 @@ impl Evaluator<'_, '_> {
     }
 
     fn eval_timestamp_selector(&self, c: &Call) -> Res<Matrix> {
-        let Some(Expr::VectorSelector(vs)) = c.args.first() else { return Ok(Vec::new()) };
+        let Some(Expr::VectorSelector(vs)) = c.args.first().map(Expr::unparen) else {
+            return Ok(Vec::new());
+        };
         let offset = vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
         let at = match (vs.timestamp, vs.at) {
             (Some(t), _) => Some(t),
@@ -466,10 +477,8 @@ impl Evaluator<'_, '_> {
                 let mut b = LabelsBuilder::new();
                 b.reset(&s.metric);
                 let mut matched_any = false;
-                let mut conflict = false;
                 for info in &infos {
-                    let ok = ident.iter().all(|l| info.labels.get(l) == s.metric.get(l));
-                    if !ok {
+                    if !ident.iter().all(|l| info.labels.get(l) == s.metric.get(l)) {
                         continue;
                     }
                     let live = info
@@ -481,33 +490,31 @@ impl Evaluator<'_, '_> {
                     if !live {
                         continue;
                     }
-                    let mut added = false;
+                    matched_any = true;
                     for l in info.labels.iter() {
-                        if l.name == METRIC_NAME_LABEL || ident.contains(&l.name) {
+                        if l.name == METRIC_NAME_LABEL
+                            || ident.contains(&l.name)
+                            || !s.metric.get(l.name).is_empty()
+                        {
                             continue;
                         }
-                        if !s.metric.get(l.name).is_empty() {
+                        if !data_matchers.is_empty()
+                            && !data_matchers.iter().any(|m| m.name == l.name)
+                        {
                             continue;
                         }
                         let cur = b.get(l.name).to_string();
                         if !cur.is_empty() && cur != l.value {
-                            conflict = true;
+                            return Err(QueryError::Execution(format!(
+                                "found conflicting label {:?} values when joining info series",
+                                l.name
+                            )));
                         }
                         b.set(l.name, l.value);
-                        added = true;
                     }
-                    let _ = added;
-                    matched_any = true;
-                }
-                if conflict {
-                    return Err(QueryError::Execution("conflicting label".into()));
                 }
                 let lbls = b.labels();
-                let keep = if data_matchers.is_empty() {
-                    true
-                } else {
-                    matched_any && data_matchers.iter().all(|m| m.matches(lbls.get(&m.name)))
-                };
+                let keep = matched_any || data_matchers.iter().all(|m| m.matches(""));
                 if keep {
                     let idx = *index.entry(lbls.clone()).or_insert_with(|| {
                         out.push(Series {
@@ -554,8 +561,8 @@ impl Evaluator<'_, '_> {
             "end" => scalar_out(self.ctx.query_end as f64 / 1000.0),
             "step" => scalar_out(self.ctx.query_step as f64 / 1000.0),
             "range" => scalar_out((self.ctx.query_end - self.ctx.query_start) as f64 / 1000.0),
-            "min_of" => scalar_out(a[0].scalar().min(a[1].scalar())),
-            "max_of" => scalar_out(a[0].scalar().max(a[1].scalar())),
+            "min_of" => scalar_out(go_min(a[0].scalar(), a[1].scalar())),
+            "max_of" => scalar_out(go_max(a[0].scalar(), a[1].scalar())),
             "vector" => vec![Sample {
                 metric: Labels::empty(),
                 t: ts,
@@ -564,8 +571,9 @@ impl Evaluator<'_, '_> {
                 drop_name: false,
             }],
             "scalar" => {
-                let v = a[0].vector();
-                scalar_out(if v.len() == 1 && v[0].h.is_none() { v[0].f } else { f64::NAN })
+                let floats: Vec<f64> =
+                    a[0].vector().iter().filter(|s| s.h.is_none()).map(|s| s.f).collect();
+                scalar_out(if floats.len() == 1 { floats[0] } else { f64::NAN })
             }
             "abs" => simple(&f64::abs),
             "ceil" => simple(&f64::ceil),
@@ -608,15 +616,15 @@ impl Evaluator<'_, '_> {
                 if max < min {
                     return Ok(Vec::new());
                 }
-                simple(&|v| v.max(min).min(max))
+                simple(&|v| go_max(min, go_min(max, v)))
             }
             "clamp_min" => {
                 let min = a[1].scalar();
-                simple(&|v| v.max(min))
+                simple(&|v| go_max(min, v))
             }
             "clamp_max" => {
                 let max = a[1].scalar();
-                simple(&|v| v.min(max))
+                simple(&|v| go_min(max, v))
             }
             "timestamp" => a[0]
                 .vector()
@@ -701,19 +709,45 @@ impl Evaluator<'_, '_> {
                 .collect(),
             "histogram_fraction" => {
                 let (lo, hi) = (a[0].scalar(), a[1].scalar());
-                a[2].vector()
-                    .iter()
-                    .filter_map(|s| {
-                        let h = s.h.as_ref()?;
-                        Some(Sample {
+                let mut out: Vector = Vec::new();
+                let mut groups: Vec<ClassicGroup> = Vec::new();
+                let mut idx: rustc_hash::FxHashMap<Labels, usize> =
+                    rustc_hash::FxHashMap::default();
+                for s in a[2].vector() {
+                    if let Some(h) = &s.h {
+                        out.push(Sample {
                             metric: s.metric.clone(),
                             t: ts,
                             f: hist_fraction(lo, hi, h),
                             h: None,
                             drop_name: true,
-                        })
-                    })
-                    .collect()
+                        });
+                        continue;
+                    }
+                    let le = s.metric.get(model::BUCKET_LABEL);
+                    let Some(upper) = promql_syntax::parse_number(le).filter(|_| !le.is_empty())
+                    else {
+                        self.ctx.annos.borrow_mut().add(
+                            Anno::BadBucketLabel(
+                                le.to_string(),
+                                s.metric.metric_name().to_string(),
+                            ),
+                            c.args[2].pos(),
+                        );
+                        continue;
+                    };
+                    let key = s.metric.drop_names(&[model::BUCKET_LABEL, METRIC_NAME_LABEL]);
+                    let i = *idx.entry(key.clone()).or_insert_with(|| {
+                        groups.push((key, Vec::new(), false));
+                        groups.len() - 1
+                    });
+                    groups[i].1.push((upper, s.f));
+                }
+                for (key, mut buckets, _) in groups {
+                    let f = bucket_fraction(lo, hi, &mut buckets);
+                    out.push(Sample { metric: key, t: ts, f, h: None, drop_name: false });
+                }
+                out
             }
             "histogram_quantile" => self.histogram_quantile(c, a[0].scalar(), a[1].vector(), ts),
             _ => Vec::new(),
@@ -789,6 +823,16 @@ impl Evaluator<'_, '_> {
 /// A classic histogram's labels, `(le, count)` buckets, and whether native histograms collide with it.
 type ClassicGroup = (Labels, Vec<(f64, f64)>, bool);
 
+/// Go's `math.Max`: NaN if either is NaN.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
+/// Go's `math.Min`: NaN if either is NaN.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
 fn scalar_vec(ts: i64, v: f64) -> Vector {
     vec![Sample { metric: Labels::empty(), t: ts, f: v, h: None, drop_name: false }]
 }
@@ -835,19 +879,22 @@ fn absent_labels(e: &Expr) -> Labels {
         _ => return Labels::empty(),
     };
     let mut b = LabelsBuilder::new();
-    let mut dup: Vec<String> = Vec::new();
+    let mut empty: Vec<&str> = Vec::new();
     for m in matchers {
         if m.name == METRIC_NAME_LABEL {
             continue;
         }
-        if m.match_type == MatchType::Equal && !dup.contains(&m.name) {
-            if !b.get(&m.name).is_empty() {
-                dup.push(m.name.clone());
-                b.del(&m.name);
-            } else {
-                b.set(&m.name, &m.value);
-            }
+        if m.match_type == MatchType::Equal
+            && b.get(&m.name).is_empty()
+            && !empty.contains(&m.name.as_str())
+        {
+            b.set(&m.name, &m.value);
+        } else {
+            empty.push(&m.name);
         }
+    }
+    for n in empty {
+        b.del(n);
     }
     b.labels()
 }
@@ -981,6 +1028,51 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool)
         start + (end - start) * (rank / count)
     };
     (v, forced)
+}
+
+/// Fraction of observations between `lo` and `hi` in classic buckets `(upper bound, cumulative count)`, with
+/// linear interpolation inside buckets.
+fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match co.last_mut() {
+            Some(l) if l.0 == b.0 => l.1 += b.1,
+            _ => co.push(*b),
+        }
+    }
+    let count = co[co.len() - 1].1;
+    if count == 0.0 || lo.is_nan() || hi.is_nan() {
+        return f64::NAN;
+    }
+    if lo >= hi {
+        return 0.0;
+    }
+    let rank_at = |v: f64| -> f64 {
+        let mut prev_count = 0.0;
+        for (i, (upper, c)) in co.iter().enumerate() {
+            let lower = if i == 0 {
+                if *upper > 0.0 { 0.0 } else { f64::NEG_INFINITY }
+            } else {
+                co[i - 1].0
+            };
+            if v <= lower {
+                return prev_count;
+            }
+            if v < *upper {
+                if upper.is_infinite() || lower.is_infinite() {
+                    return if upper.is_infinite() { prev_count } else { *c };
+                }
+                return prev_count + (c - prev_count) * (v - lower) / (upper - lower);
+            }
+            prev_count = *c;
+        }
+        count
+    };
+    (rank_at(hi).min(count) - rank_at(lo).min(count)) / count
 }
 
 /// Quantile of a native histogram (exponential interpolation inside exponential buckets, linear otherwise).

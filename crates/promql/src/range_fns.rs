@@ -16,6 +16,8 @@ pub(crate) struct Window<'a> {
     pub(crate) metric: &'a Labels,
     /// Evaluation time.
     pub(crate) ts: i64,
+    /// The step's own time (differs from `ts` under `@`).
+    pub(crate) eval_ts: i64,
     /// Selector range (ms).
     pub(crate) range: i64,
     /// Selector offset (ms).
@@ -158,6 +160,9 @@ pub(crate) fn call(
                 annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
             }
             let vals: Vec<f64> = fl.iter().map(|p| p.f).collect();
+            if vals.iter().any(|v| v.is_nan()) {
+                return f(f64::NAN);
+            }
             let median = quantile(0.5, vals.clone());
             f(quantile(0.5, vals.iter().map(|v| (v - median).abs()).collect()))
         }
@@ -185,7 +190,7 @@ pub(crate) fn call(
                 annos.push((Anno::HistogramIgnoredInMixedRange(name(w.metric)), w.pos));
             }
             let d = params.first().copied().unwrap_or(f64::NAN);
-            let (slope, intercept) = linear_regression(fl, w.ts);
+            let (slope, intercept) = linear_regression(fl, w.eval_ts);
             f(slope * d + intercept)
         }
         "double_exponential_smoothing" => {
@@ -391,7 +396,8 @@ fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)
     let mut rh: Option<FloatHistogram> = None;
     match (&a.h, &b.h) {
         (None, None) => {
-            if !is_rate || b.f >= a.f {
+            // NaN compares false, so a NaN pair is not a reset (as in Prometheus).
+            if !is_rate || b.f >= a.f || a.f.is_nan() || b.f.is_nan() {
                 rf = b.f - a.f;
             }
         }
