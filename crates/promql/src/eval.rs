@@ -145,7 +145,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         }
     }
 
-    fn at_time(&self, ts: Option<i64>, at: Option<AtModifier>) -> Option<i64> {
+    pub(crate) fn at_time(&self, ts: Option<i64>, at: Option<AtModifier>) -> Option<i64> {
         match (ts, at) {
             (Some(t), _) => Some(t),
             (None, Some(AtModifier::Start)) => Some(self.ctx.query_start),

@@ -141,12 +141,7 @@ impl Evaluator<'_, '_> {
                 }
                 let range = self.dur_ms(&ms.range);
                 let offset = ms.vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
-                let at = match (ms.vs.timestamp, ms.vs.at) {
-                    (Some(t), _) => Some(t),
-                    (None, Some(promql_syntax::AtModifier::Start)) => Some(self.ctx.query_start),
-                    (None, Some(promql_syntax::AtModifier::End)) => Some(self.ctx.query_end),
-                    _ => None,
-                };
+                let at = self.at_time(ms.vs.timestamp, ms.vs.at);
                 let (mint, maxt) = match at {
                     Some(a) => (a - offset - range, a - offset),
                     None => (self.start - offset - range, self.end - offset),
@@ -308,12 +303,7 @@ impl Evaluator<'_, '_> {
             return Ok(Vec::new());
         };
         let offset = vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
-        let at = match (vs.timestamp, vs.at) {
-            (Some(t), _) => Some(t),
-            (None, Some(promql_syntax::AtModifier::Start)) => Some(self.ctx.query_start),
-            (None, Some(promql_syntax::AtModifier::End)) => Some(self.ctx.query_end),
-            _ => None,
-        };
+        let at = self.at_time(vs.timestamp, vs.at);
         let lb = self.ctx.lookback;
         let (mint, maxt) = match at {
             Some(a) => (a - offset - lb, a - offset),
