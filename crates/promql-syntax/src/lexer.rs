@@ -271,14 +271,17 @@ impl Lexer<'_> {
                 }
                 Tok::Ident
             }
-            _ => {
-                self.pos = start;
-                let ch = self.current_char();
-                return Err(self.err(start, format!("unexpected character: {}", quote_rune(ch))));
-            }
+            _ => return Err(self.unexpected_char(start, "")),
         };
         self.emit(tok, start);
         Ok(())
+    }
+
+    /// "unexpected character{context}: 'c'" for the (possibly multi-byte) character at `start`.
+    fn unexpected_char(&mut self, start: usize, context: &str) -> ParseError {
+        self.pos = start;
+        let ch = self.current_char();
+        self.err(start, format!("unexpected character{context}: {}", quote_rune(ch)))
     }
 
     fn current_char(&self) -> char {
@@ -338,14 +341,7 @@ impl Lexer<'_> {
                 }
                 Tok::Ident
             }
-            _ => {
-                self.pos = start;
-                let ch = self.current_char();
-                return Err(self.err(
-                    start,
-                    format!("unexpected character inside braces: {}", quote_rune(ch)),
-                ));
-            }
+            _ => return Err(self.unexpected_char(start, " inside braces")),
         };
         self.emit(tok, start);
         Ok(())
@@ -411,14 +407,7 @@ impl Lexer<'_> {
                 }
                 Tok::Ident
             }
-            _ => {
-                self.pos = start;
-                let ch = self.current_char();
-                return Err(self.err(
-                    start,
-                    format!("unexpected character in duration expression: {}", quote_rune(ch)),
-                ));
-            }
+            _ => return Err(self.unexpected_char(start, " in duration expression")),
         };
         self.emit(tok, start);
         Ok(())

@@ -3,30 +3,13 @@
 use std::collections::HashMap;
 
 use model::{FloatHistogram, Labels, span_iter};
-use promql::{Matrix, QueryValue, Vector};
+use promql::{Matrix, QueryValue, Vector, almost_equal};
 use promql_syntax::SequenceValue;
 
 use crate::fmt_labels;
 use crate::script::EvalCmd;
 
 const EPSILON: f64 = 0.000001;
-
-/// Prometheus's `almost.Equal`.
-pub(crate) fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < eps * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < eps
-}
 
 fn buckets_match(a: &FloatHistogram, b: &FloatHistogram, neg: bool) -> bool {
     let (sa, ba, sb, bb) = if neg {

@@ -178,14 +178,7 @@ fn run_eval(engine: &Engine, storage: &MemStorage, ev: &EvalCmd) -> Result<(), S
         if !ok || ev.exclude_from_range || ev.is_fail() {
             continue;
         }
-        if q.contains("start()")
-            || q.contains("end()")
-            || q.contains("range()")
-            || q.contains("step()")
-        {
-            continue;
-        }
-        if regex_query_context(&q) {
+        if uses_query_context(&q) {
             continue;
         }
         let rres = engine.range_query(storage, &q, t - 60_000, t + 60_000, 60_000, None);
@@ -201,7 +194,8 @@ fn run_eval(engine: &Engine, storage: &MemStorage, ev: &EvalCmd) -> Result<(), S
     Ok(())
 }
 
-fn regex_query_context(q: &str) -> bool {
+/// Queries using `start()`, `end()`, `range()` or `step()` resolve differently as range queries.
+fn uses_query_context(q: &str) -> bool {
     ["start()", "end()", "range()", "step()"].iter().any(|p| q.contains(p))
 }
 

@@ -353,21 +353,9 @@ impl Evaluator<'_, '_> {
             match a.op {
                 AggOp::Sum => match h {
                     Some(h) => {
-                        g.has_hist = true;
-                        note_hint(g, h);
-                        if let Some(cur) = &g.hist {
-                            match cur.add(h) {
-                                Ok(v) => g.hist = Some(v),
-                                Err(_) => {
-                                    g.incompatible = true;
-                                    annos.add(
-                                        Anno::MixedExponentialCustom(
-                                            input[si].metric.metric_name().to_string(),
-                                        ),
-                                        epos,
-                                    );
-                                }
-                            }
+                        if !add_histogram(g, h) {
+                            let name = input[si].metric.metric_name().to_string();
+                            annos.add(Anno::MixedExponentialCustom(name), epos);
                         }
                     }
                     None => {
@@ -379,21 +367,9 @@ impl Evaluator<'_, '_> {
                     g.count += 1.0;
                     match h {
                         Some(h) => {
-                            g.has_hist = true;
-                            note_hint(g, h);
-                            if let Some(cur) = &g.hist {
-                                match cur.add(h) {
-                                    Ok(v) => g.hist = Some(v),
-                                    Err(_) => {
-                                        g.incompatible = true;
-                                        annos.add(
-                                            Anno::MixedExponentialCustom(
-                                                input[si].metric.metric_name().to_string(),
-                                            ),
-                                            epos,
-                                        );
-                                    }
-                                }
+                            if !add_histogram(g, h) {
+                                let name = input[si].metric.metric_name().to_string();
+                                annos.add(Anno::MixedExponentialCustom(name), epos);
                             }
                         }
                         None => {
@@ -662,6 +638,23 @@ impl Evaluator<'_, '_> {
                 .collect())
         })
     }
+}
+
+/// Adds `h` to the group's histogram (sum and avg); false when the layouts cannot be combined, which marks the
+/// group incompatible.
+fn add_histogram(g: &mut Group, h: &FloatHistogram) -> bool {
+    g.has_hist = true;
+    note_hint(g, h);
+    if let Some(cur) = &g.hist {
+        match cur.add(h) {
+            Ok(v) => g.hist = Some(v),
+            Err(_) => {
+                g.incompatible = true;
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn note_hint(g: &mut Group, h: &FloatHistogram) {

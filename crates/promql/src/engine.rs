@@ -11,7 +11,7 @@ use storage::Queryable;
 
 use crate::annotations::{Annotation, Annotations};
 use crate::error::QueryError;
-use crate::eval::{Ctx, EvalValue, Evaluator};
+use crate::eval::{Ctx, EvalValue, Evaluator, merge_same_labels};
 use crate::value::{Matrix, QueryValue, Sample, Series};
 
 /// Engine settings (Prometheus's `--query.*` flags and feature flags).
@@ -172,6 +172,7 @@ fn drop_name(s: &mut Series) {
         b.del("__type__");
         b.del("__unit__");
         s.metric = b.labels();
+        s.drop_name = false;
     }
 }
 
@@ -205,31 +206,8 @@ fn shape(v: EvalValue, ty: ValueType, start: i64, instant: bool) -> Result<Query
         }
         return Ok(QueryValue::Vector(out));
     }
-    // Merge series that collide after dropping names.
-    let mut merged: Matrix = Vec::with_capacity(m.len());
-    let mut idx: rustc_hash::FxHashMap<model::Labels, usize> = rustc_hash::FxHashMap::default();
-    for s in m {
-        match idx.get(&s.metric) {
-            Some(&i) => {
-                let t: &mut Series = &mut merged[i];
-                if s.floats.iter().any(|p| t.floats.iter().any(|q| q.t == p.t))
-                    || s.histograms.iter().any(|p| t.histograms.iter().any(|q| q.t == p.t))
-                {
-                    return Err(QueryError::Execution(
-                        "vector cannot contain metrics with the same labelset".into(),
-                    ));
-                }
-                t.floats.extend(s.floats);
-                t.floats.sort_by_key(|p| p.t);
-                t.histograms.extend(s.histograms);
-                t.histograms.sort_by_key(|p| p.t);
-            }
-            None => {
-                idx.insert(s.metric.clone(), merged.len());
-                merged.push(s);
-            }
-        }
-    }
+    // Series that collide once names are dropped merge when their points do not overlap.
+    let mut merged = merge_same_labels(m)?;
     merged.sort_by(|a, b| a.metric.cmp(&b.metric));
     Ok(QueryValue::Matrix(merged))
 }

@@ -533,3 +533,33 @@ fn sample_to_series(s: Sample, ts: i64) -> Series {
 pub(crate) fn loaded_to_series(l: Loaded) -> Series {
     Series { metric: l.labels, floats: l.floats, histograms: l.hists, drop_name: l.drop_name }
 }
+
+/// Merges series with equal labels (and the same pending name removal) whose points do not overlap; overlapping
+/// ones are Prometheus's "same labelset" error.
+pub(crate) fn merge_same_labels(m: Matrix) -> Res<Matrix> {
+    let mut seen: FxHashMap<(Labels, bool), usize> = FxHashMap::default();
+    let mut out: Matrix = Vec::new();
+    for s in m {
+        match seen.get(&(s.metric.clone(), s.drop_name)) {
+            Some(&i) => {
+                let t = &mut out[i];
+                let overlap = s.floats.iter().any(|p| t.floats.iter().any(|q| q.t == p.t))
+                    || s.histograms.iter().any(|p| t.histograms.iter().any(|q| q.t == p.t));
+                if overlap {
+                    return Err(QueryError::Execution(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+                t.floats.extend(s.floats);
+                t.floats.sort_by_key(|p| p.t);
+                t.histograms.extend(s.histograms);
+                t.histograms.sort_by_key(|p| p.t);
+            }
+            None => {
+                seen.insert((s.metric.clone(), s.drop_name), out.len());
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -7,7 +7,7 @@ use promql_syntax::{Call, Expr};
 
 use crate::annotations::Anno;
 use crate::error::QueryError;
-use crate::eval::{Evaluator, Res, StepArg};
+use crate::eval::{Evaluator, Res, StepArg, merge_same_labels};
 use crate::range_fns::{self, Window};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 
@@ -61,7 +61,8 @@ pub(crate) fn histogram_string(h: &FloatHistogram) -> String {
     s
 }
 
-fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
+/// Prometheus's `almost.Equal`: relative comparison with NaN equal to NaN.
+pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     if a.is_nan() && b.is_nan() {
         return true;
@@ -376,18 +377,8 @@ impl Evaluator<'_, '_> {
             let v = s.metric.get(&src).to_string();
             if let Some(caps) = re.captures(&v) {
                 let mut res = String::new();
-                caps.expand(&go_template(&repl), &mut res);
-                let mut b = LabelsBuilder::new();
-                b.reset(&s.metric);
-                if res.is_empty() {
-                    b.del(&dst);
-                } else {
-                    b.set(&dst, &res);
-                }
-                s.metric = b.labels();
-                if dst == METRIC_NAME_LABEL {
-                    s.drop_name = false;
-                }
+                caps.expand(&repl, &mut res);
+                set_label(s, &dst, &res);
             }
         }
         merge_same_labels(m)
@@ -413,17 +404,7 @@ impl Evaluator<'_, '_> {
         for s in &mut m {
             let v: Vec<&str> = srcs.iter().map(|n| s.metric.get(n)).collect();
             let joined = v.join(&sep);
-            let mut b = LabelsBuilder::new();
-            b.reset(&s.metric);
-            if joined.is_empty() {
-                b.del(&dst);
-            } else {
-                b.set(&dst, &joined);
-            }
-            s.metric = b.labels();
-            if dst == METRIC_NAME_LABEL {
-                s.drop_name = false;
-            }
+            set_label(s, &dst, &joined);
         }
         merge_same_labels(m)
     }
@@ -827,37 +808,19 @@ fn scalar_vec(ts: i64, v: f64) -> Vector {
     vec![Sample { metric: Labels::empty(), t: ts, f: v, h: None, drop_name: false }]
 }
 
-/// Go's `$1`/`${name}` template syntax to the regex crate's (they agree except for `$name` parsing).
-fn go_template(s: &str) -> String {
-    s.to_string()
-}
-
-fn merge_same_labels(m: Matrix) -> Res<Matrix> {
-    let mut seen: rustc_hash::FxHashMap<(Labels, bool), usize> = rustc_hash::FxHashMap::default();
-    let mut out: Matrix = Vec::new();
-    for s in m {
-        match seen.get(&(s.metric.clone(), s.drop_name)) {
-            Some(&i) => {
-                let t = &mut out[i];
-                let overlap = s.floats.iter().any(|p| t.floats.iter().any(|q| q.t == p.t))
-                    || s.histograms.iter().any(|p| t.histograms.iter().any(|q| q.t == p.t));
-                if overlap {
-                    return Err(QueryError::Execution(
-                        "vector cannot contain metrics with the same labelset".into(),
-                    ));
-                }
-                t.floats.extend(s.floats);
-                t.floats.sort_by_key(|p| p.t);
-                t.histograms.extend(s.histograms);
-                t.histograms.sort_by_key(|p| p.t);
-            }
-            None => {
-                seen.insert((s.metric.clone(), s.drop_name), out.len());
-                out.push(s);
-            }
-        }
+/// Sets (or, for an empty value, removes) label `name` of a series; writing `__name__` keeps the name.
+fn set_label(s: &mut Series, name: &str, value: &str) {
+    let mut b = LabelsBuilder::new();
+    b.reset(&s.metric);
+    if value.is_empty() {
+        b.del(name);
+    } else {
+        b.set(name, value);
     }
-    Ok(out)
+    s.metric = b.labels();
+    if name == METRIC_NAME_LABEL {
+        s.drop_name = false;
+    }
 }
 
 /// Labels of `absent()`'s result: the equality matchers of a selector argument (not the name), unless a label has
@@ -952,6 +915,22 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     (ab.len() - i).cmp(&(bb.len() - j))
 }
 
+/// Classic buckets sorted by upper bound with equal bounds merged; `None` without a `+Inf` bucket.
+fn sorted_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return None;
+    }
+    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match co.last_mut() {
+            Some(l) if l.0 == b.0 => l.1 += b.1,
+            _ => co.push(*b),
+        }
+    }
+    Some(co)
+}
+
 /// Quantile over classic buckets `(upper bound, cumulative count)`; also reports forced monotonicity.
 pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
@@ -963,18 +942,7 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool)
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return (f64::NAN, false);
-    }
-    // Coalesce equal bounds.
-    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match co.last_mut() {
-            Some(l) if l.0 == b.0 => l.1 += b.1,
-            _ => co.push(*b),
-        }
-    }
+    let Some(mut co) = sorted_buckets(buckets) else { return (f64::NAN, false) };
     let mut forced = false;
     let mut prev = co[0].1;
     for b in co.iter_mut().skip(1) {
@@ -1023,17 +991,7 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool)
 /// Fraction of observations between `lo` and `hi` in classic buckets `(upper bound, cumulative count)`, with
 /// linear interpolation inside buckets.
 fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return f64::NAN;
-    }
-    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match co.last_mut() {
-            Some(l) if l.0 == b.0 => l.1 += b.1,
-            _ => co.push(*b),
-        }
-    }
+    let Some(co) = sorted_buckets(buckets) else { return f64::NAN };
     let count = co[co.len() - 1].1;
     if count == 0.0 || lo.is_nan() || hi.is_nan() {
         return f64::NAN;

@@ -17,5 +17,5 @@ mod value;
 pub use annotations::Annotation;
 pub use engine::{Engine, EngineOptions, QueryResult, QueryStats};
 pub use error::QueryError;
-pub use functions::AT_MODIFIER_UNSAFE_FUNCTIONS;
+pub use functions::{AT_MODIFIER_UNSAFE_FUNCTIONS, almost_equal};
 pub use value::{FPoint, HPoint, Matrix, QueryValue, Sample, Series, Vector};

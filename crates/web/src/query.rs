@@ -17,12 +17,14 @@ use crate::params::Params;
 
 type St = State<Arc<ApiOptions>>;
 
-/// Sets the flag when dropped: a query whose client went away stops at its next check.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Sets the flag when dropped while armed: a query whose client went away stops at its next check.
+struct CancelOnDrop(Option<Arc<AtomicBool>>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -189,15 +191,26 @@ async fn run_blocking(
     end: i64,
     step: i64,
     lookback: i64,
+    timeout: Option<i64>,
 ) -> Result<QueryResult, ApiError> {
+    // A request's `timeout` can only shorten the server's `--query.timeout`.
+    let engine = match timeout {
+        Some(ms) => {
+            let mut o = s.engine.options().clone();
+            let t = std::time::Duration::from_millis(ms.max(0) as u64);
+            o.timeout = Some(o.timeout.map_or(t, |d| d.min(t)));
+            promql::Engine::new(o)
+        }
+        None => s.engine.clone(),
+    };
     let cancel = Arc::new(AtomicBool::new(false));
-    let guard = CancelOnDrop(cancel.clone());
+    let mut guard = CancelOnDrop(Some(cancel.clone()));
     let res = tokio::task::spawn_blocking(move || {
-        s.engine.run(s.queryable.as_ref(), &q, start, end, step, Some(&cancel), lookback)
+        engine.run(s.queryable.as_ref(), &q, start, end, step, Some(&cancel), lookback)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()));
-    std::mem::forget(guard);
+    guard.0 = None; // finished: nothing to cancel
     res
 }
 
@@ -212,9 +225,9 @@ pub(crate) async fn query(
     let t = p.time("time", now)?;
     let limit = p.limit("limit")?;
     let lookback = duration_param(&p, "lookback_delta")?.unwrap_or(0);
-    let _timeout = duration_param(&p, "timeout")?;
+    let timeout = duration_param(&p, "timeout")?;
     let stats = p.get("stats").is_some_and(|v| !v.is_empty());
-    let res = run_blocking(s, query, t, t, 0, lookback).await?;
+    let res = run_blocking(s, query, t, t, 0, lookback, timeout).await?;
     respond(res, limit, stats)
 }
 
@@ -266,8 +279,9 @@ pub(crate) async fn query_range(
     }
     let limit = p.limit("limit")?;
     let lookback = duration_param(&p, "lookback_delta")?.unwrap_or(0);
+    let timeout = duration_param(&p, "timeout")?;
     let stats = p.get("stats").is_some_and(|v| !v.is_empty());
-    let res = run_blocking(s, query, start, end, step, lookback).await?;
+    let res = run_blocking(s, query, start, end, step, lookback, timeout).await?;
     respond(res, limit, stats)
 }
 

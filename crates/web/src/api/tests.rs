@@ -347,6 +347,13 @@ async fn promql_queries() {
         ),
         (
             "GET",
+            "/api/v1/query?query=sum(up)&time=2&timeout=0s",
+            "",
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":"query timed out in expression evaluation","errorType":"timeout","status":"error"}"#,
+        ),
+        (
+            "GET",
             "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(job)",
             "",
             StatusCode::OK,
