@@ -4,12 +4,14 @@
 //! Sections whose features arrive later (alerting, remote write/read, tracing, most service discovery mechanisms)
 //! are parsed into their structure so they round-trip and so the binary can report them as not yet supported.
 
+mod alerting;
 mod error;
 mod load;
 mod remote;
 mod sd;
 mod types;
 
+pub use alerting::{AlertingConfig, AlertmanagerConfig, authorization_header};
 pub use error::Error;
 pub use load::{load_file, load_str};
 pub use types::{

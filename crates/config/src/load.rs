@@ -151,6 +151,7 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
     crate::remote::validate_remote_read(&cfg.remote_read)?;
     if let Some(a) = &cfg.alerting {
         crate::remote::validate_alerting(a)?;
+        crate::AlertingConfig::from_value(a)?;
     }
     let global = cfg.global.clone();
     let mut names = HashSet::new();
@@ -312,6 +313,14 @@ impl Config {
     /// The configuration as `/api/v1/status/config` shows it: YAML with defaults filled in and secrets hidden.
     pub fn to_yaml_string(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_default()
+    }
+
+    /// The `alerting` section, decoded (validated at load, so this only fails for configs built by hand).
+    pub fn alerting_config(&self) -> Result<crate::AlertingConfig, Error> {
+        match &self.alerting {
+            Some(a) => crate::AlertingConfig::from_value(a),
+            None => Ok(crate::AlertingConfig::default()),
+        }
     }
 }
 
