@@ -50,6 +50,43 @@ pub(crate) fn value_bits(v: &Value) -> u64 {
     }
 }
 
+/// The counter-reset hint a histogram sample reads back with, as Prometheus's histogram chunks give it: gauge
+/// histograms stay gauges, the first sample of a series is unknown, later ones say whether the data shows a
+/// reset against the previous sample (the hint sent by the client is not trusted).
+fn with_stored_hint(v: &Value, prev: Option<&Value>) -> Value {
+    use model::CounterResetHint as H;
+    let as_float = |v: &Value| match v {
+        Value::Histogram(h) => Some(h.to_float()),
+        Value::FloatHistogram(h) => Some((**h).clone()),
+        Value::Float(_) => None,
+    };
+    let Some(mut cur) = as_float(v) else { return v.clone() };
+    let hint = if cur.counter_reset_hint == H::Gauge {
+        H::Gauge
+    } else {
+        match prev.and_then(as_float) {
+            None => H::Unknown,
+            Some(p) => {
+                cur.counter_reset_hint = H::Unknown;
+                if cur.detect_reset(&p) { H::CounterReset } else { H::NotCounterReset }
+            }
+        }
+    };
+    match v {
+        Value::Histogram(h) => {
+            let mut h = (**h).clone();
+            h.counter_reset_hint = hint;
+            Value::Histogram(Arc::new(h))
+        }
+        Value::FloatHistogram(h) => {
+            let mut h = (**h).clone();
+            h.counter_reset_hint = hint;
+            Value::FloatHistogram(Arc::new(h))
+        }
+        Value::Float(_) => v.clone(),
+    }
+}
+
 impl Series {
     pub(crate) fn new(labels: Labels, reference: u64) -> Series {
         Series {
@@ -90,7 +127,10 @@ impl Series {
                 let (_, a) = d.open.get_or_insert_with(|| (t, XorAppender::new()));
                 a.append(t, *f);
             }
-            other => d.hist.push((t, other.clone())),
+            other => {
+                let v = with_stored_hint(other, d.hist.last().map(|(_, v)| v));
+                d.hist.push((t, v));
+            }
         }
         true
     }
