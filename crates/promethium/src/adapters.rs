@@ -162,5 +162,6 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
             go_version: "rust".to_string(),
         },
         engine,
+        rules: Some(Arc::new(crate::alerting::RulesAdapter(app.clone()))),
     }
 }

@@ -2,6 +2,8 @@
 //! wiring itself lives in `server.rs`, promtool's commands in `tool.rs`.
 
 mod adapters;
+mod alerting;
+mod alerting_metrics;
 mod cli;
 mod logging;
 mod metrics;

@@ -200,6 +200,10 @@ impl Collector for ComponentCollector {
 pub(crate) fn register_components(app: &crate::server::App) {
     let c = ComponentCollector { storage: app.storage.clone(), scrape: app.scrape.stats() };
     app.metrics.lock().register_collector(Box::new(c));
+    app.metrics.lock().register_collector(Box::new(crate::alerting_metrics::AlertingCollector {
+        rules: app.rules.clone(),
+        notifier: app.notifier.clone(),
+    }));
 }
 
 #[cfg(test)]

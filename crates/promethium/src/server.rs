@@ -24,6 +24,9 @@ pub(crate) struct App {
     args: ServerArgs,
     pub(crate) storage: Head,
     pub(crate) scrape: Arc<Manager>,
+    pub(crate) rules: Arc<rules::Manager>,
+    pub(crate) notifier: Arc<notifier::Notifier>,
+    external_url: String,
     config: ArcSwap<config::Config>,
     pub(crate) metrics: Mutex<Metrics>,
     reload_ok: AtomicBool,
@@ -59,7 +62,14 @@ impl App {
         match result {
             Ok(cfg) => {
                 let _guard = self.runtime.enter();
-                self.apply(&cfg);
+                if let Err(e) = self.apply(&cfg) {
+                    metrics.server.record_reload(false);
+                    self.reload_ok.store(false, Ordering::Release);
+                    tracing::error!(filename = %file, err = %e, "Error reloading config");
+                    return Err(format!(
+                        "one or more errors occurred while applying the new configuration (--config.file={file:?}): {e}"
+                    ));
+                }
                 self.config.store(Arc::new(cfg));
                 metrics.server.record_reload(true);
                 self.reload_ok.store(true, Ordering::Release);
@@ -78,13 +88,18 @@ impl App {
         }
     }
 
-    fn apply(&self, cfg: &config::Config) {
+    /// Applies a loaded configuration. Rules are loaded first: when they fail, nothing changes.
+    fn apply(&self, cfg: &config::Config) -> Result<(), String> {
         let base = self
             .args
             .config_file
             .as_ref()
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_default();
+        let settings = crate::alerting::rule_settings(cfg, &base, &self.external_url)?;
+        self.rules
+            .update(&settings)
+            .map_err(|e| format!("error loading rules, previous rule set restored: {e}"))?;
         let pools: Vec<ScrapeOptions> =
             cfg.scrape_configs.iter().map(ScrapeOptions::from).collect();
         self.scrape.apply_config(pools);
@@ -92,6 +107,12 @@ impl App {
         for t in tasks.drain(..) {
             t.abort();
         }
+        tasks.extend(crate::alerting::apply_alerting(
+            &self.notifier,
+            cfg,
+            &base,
+            self.args.notification_queue_capacity as usize,
+        ));
         for sc in &cfg.scrape_configs {
             for key in sc.other_sd_configs.keys() {
                 tracing::warn!(job = %sc.job_name, mechanism = %key, "Service discovery mechanism is not supported yet; its targets are ignored");
@@ -144,6 +165,7 @@ impl App {
                 drop(sds);
             }));
         }
+        Ok(())
     }
 }
 
@@ -192,10 +214,36 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     }
     let storage = Head::default();
     let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
+    let external_url =
+        crate::alerting::external_url(args.external_url.as_deref(), &args.listen_address);
+    let notifier = Arc::new(notifier::Notifier::new(notifier::Options::default()));
+    let flag_ms = |v: &str, default: i64| model::parse_duration(v).unwrap_or(default);
+    let rules = Arc::new(rules::Manager::new(rules::ManagerOptions {
+        query: Arc::new(promtool::engine_query::EngineQuery {
+            engine: crate::adapters::engine_from_flags(&args.as_flag_map()),
+            queryable: Arc::new(storage.clone()),
+        }),
+        appendable: Arc::new(storage.clone()),
+        queryable: Arc::new(storage.clone()),
+        notify: Some(Arc::new(crate::alerting::NotifyBridge {
+            notifier: notifier.clone(),
+            external_url: external_url.clone(),
+        })),
+        outage_tolerance: flag_ms(&args.for_outage_tolerance, 3_600_000),
+        for_grace_period: flag_ms(&args.for_grace_period, 600_000),
+        resend_delay: flag_ms(&args.resend_delay, 60_000),
+        parse: rules::file::ParseOptions {
+            ignore_unknown_fields: false,
+            parser: crate::adapters::engine_from_flags(&args.as_flag_map()).options().parser,
+        },
+    }));
     let app = Arc::new(App {
         args: args.clone(),
         storage: storage.clone(),
         scrape: scrape.clone(),
+        rules,
+        notifier: notifier.clone(),
+        external_url,
         config: ArcSwap::from_pointee(config::Config::default()),
         metrics: Mutex::new(Metrics::new()),
         reload_ok: AtomicBool::new(false),
@@ -219,6 +267,11 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("load initial configuration")?;
 
+    let notifier_shutdown = tokio_util::sync::CancellationToken::new();
+    let notifier_task = {
+        let stop = notifier_shutdown.clone();
+        tokio::spawn(notifier.clone().run(async move { stop.cancelled().await }))
+    };
     let ready = Arc::new(AtomicBool::new(false));
     let router = web::router(crate::adapters::api_options(app.clone(), ready.clone()));
     let shutdown = app.shutdown.clone();
@@ -275,6 +328,11 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     }
     scrape.stop().await;
     tracing::info!("Scrape manager stopped");
+    app.rules.stop().await;
+    tracing::info!("Rule manager stopped");
+    notifier_shutdown.cancel();
+    let _ = notifier_task.await;
+    tracing::info!("Notification manager stopped");
     let _ = server.await;
     tracing::info!("See you next time!");
     Ok(())

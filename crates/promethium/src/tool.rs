@@ -26,6 +26,19 @@ enum ToolCommand {
 
 #[derive(Debug, Subcommand)]
 enum TestCommand {
+    /// Unit tests for rules.
+    Rules {
+        /// If set, will only run test groups whose names match the regular expression. Can be specified
+        /// multiple times.
+        #[arg(long)]
+        run: Vec<String>,
+        /// Ignore unknown fields in the test files.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
+        /// The unit test files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Run PromQL test scripts (Prometheus's promqltest format).
     Promql {
         /// The test files.
@@ -38,8 +51,28 @@ enum TestCommand {
 enum CheckCommand {
     /// Check if the config files are valid or not.
     Config {
+        /// Linting checks to apply to the rules specified in the config (all, duplicate-rules, none).
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint errors exit with exit code 3.
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
         /// The config files to check.
         #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Check if the rule files are valid or not.
+    Rules {
+        /// Linting checks to apply (all, duplicate-rules, none).
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint errors exit with exit code 3.
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
+        /// Ignore unknown fields in the rule files.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
+        /// The rule files to check; standard input when none.
         files: Vec<std::path::PathBuf>,
     },
 }
@@ -123,14 +156,54 @@ pub(crate) fn run(args: ToolArgs) -> ExitCode {
     match args.command {
         ToolCommand::Query(q) => run_query(q),
         ToolCommand::Test(TestCommand::Promql { files }) => run_promql_tests(&files),
-        ToolCommand::Check(CheckCommand::Config { files }) => {
+        ToolCommand::Test(TestCommand::Rules { run, ignore_unknown_fields, files }) => {
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-            let o = promtool::check::config(&paths);
-            print!("{}", o.stdout);
-            eprint!("{}", o.stderr);
-            ExitCode::from(o.code.clamp(0, 255) as u8)
+            let opts = promtool::unittest::TestOptions {
+                run,
+                ignore_unknown_fields,
+                parser: Default::default(),
+            };
+            finish(promtool::Outcome::default(), promtool::unittest::test_rules(&paths, &opts))
+        }
+        ToolCommand::Check(CheckCommand::Config { lint, lint_fatal, files }) => {
+            let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+            let mut o = promtool::Outcome::default();
+            let settings = promtool::check::RulesLint { fatal: lint_fatal, ..Default::default() }
+                .with_lint_option(&lint, &mut o);
+            finish(o, promtool::check::config(&paths, &settings))
+        }
+        ToolCommand::Check(CheckCommand::Rules {
+            lint,
+            lint_fatal,
+            ignore_unknown_fields,
+            files,
+        }) => {
+            let mut o = promtool::Outcome::default();
+            let settings = promtool::check::RulesLint {
+                fatal: lint_fatal,
+                ignore_unknown_fields,
+                ..Default::default()
+            }
+            .with_lint_option(&lint, &mut o);
+            let r = if files.is_empty() {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+                promtool::check::rules_stdin(&text, &settings)
+            } else {
+                let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+                promtool::check::rules(&paths, &settings)
+            };
+            finish(o, r)
         }
     }
+}
+
+/// Prints a command's output after `pre` (warnings emitted while parsing options) and turns its code into an
+/// exit code.
+fn finish(pre: promtool::Outcome, o: promtool::Outcome) -> ExitCode {
+    print!("{}{}", pre.stdout, o.stdout);
+    eprint!("{}{}", pre.stderr, o.stderr);
+    ExitCode::from(o.code.clamp(0, 255) as u8)
 }
 
 /// Runs PromQL test scripts: prints each failing eval with `file:line`, then `N passed, N failed`.

@@ -3,8 +3,10 @@
 //! binary decides where output goes and tests can assert it.
 
 pub mod check;
+pub mod engine_query;
 mod error;
 pub mod query;
+pub mod unittest;
 
 pub use error::Error;
 

@@ -38,6 +38,8 @@ pub struct ApiOptions {
     pub build_info: BuildInfo,
     /// The PromQL engine for `/api/v1/query*`.
     pub engine: promql::Engine,
+    /// Rules, alerts and Alertmanagers (`None` until the rule manager exists).
+    pub rules: Option<Arc<dyn crate::rules::RulesRetriever>>,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -94,6 +96,9 @@ pub fn router(opts: ApiOptions) -> Router {
             "/api/v1/format_query",
             get(crate::query::format_query).post(crate::query::format_query),
         )
+        .route("/api/v1/rules", get(crate::rules::rules).post(crate::rules::rules))
+        .route("/api/v1/alerts", get(crate::rules::alerts))
+        .route("/api/v1/alertmanagers", get(crate::rules::alertmanagers))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))

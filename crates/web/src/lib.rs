@@ -10,6 +10,7 @@ mod federate;
 mod params;
 mod query;
 mod retrieve;
+mod rules;
 mod selector;
 mod server;
 
@@ -19,5 +20,6 @@ pub use retrieve::{
     ActiveTarget, BuildInfo, DroppedTarget, Lifecycle, MetricMetadata, RuntimeInfo,
     StatusRetriever, TargetMetadata, TargetRetriever, TsdbStatus,
 };
+pub use rules::{AlertInfo, RuleGroupInfo, RuleInfo, RuleKind, RulesRetriever};
 pub use selector::parse_selector;
 pub use server::serve;

@@ -1,5 +1,6 @@
 //! Whole-process tests of the `promethium` binary, talking HTTP on loopback, with real peers where installed.
 
+mod alerting;
 mod harness;
 mod hostile_targets;
 mod interop;

@@ -87,6 +87,7 @@ fn app(lifecycle: bool) -> Router {
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo { version: "3.14.0".into(), ..Default::default() },
         engine: promql::Engine::default(),
+        rules: Some(Arc::new(Fake)),
     })
 }
 
@@ -275,6 +276,7 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo::default(),
         engine: promql::Engine::default(),
+        rules: None,
     });
     let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
     assert_eq!(status, StatusCode::OK);
@@ -366,4 +368,163 @@ async fn promql_queries() {
         let want_json: serde_json::Value = serde_json::from_str(want).unwrap();
         assert_eq!((got_status, got_json), (*status, want_json), "{method} {uri}");
     }
+}
+
+impl crate::RulesRetriever for Fake {
+    fn rule_groups(&self) -> Vec<crate::RuleGroupInfo> {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let alerting = |name: &str, state: &str| crate::RuleInfo {
+            name: name.into(),
+            query: "up==0".into(),
+            labels: Labels::from_pairs([("severity", "page")]),
+            health: "ok".into(),
+            last_error: String::new(),
+            evaluation_time: Duration::from_millis(2),
+            last_evaluation: t,
+            kind: crate::RuleKind::Alerting {
+                state: state.into(),
+                duration: Duration::from_secs(300),
+                keep_firing_for: Duration::ZERO,
+                annotations: Labels::from_pairs([("summary", "{{ $labels.job }} down")]),
+                alerts: vec![crate::AlertInfo {
+                    labels: Labels::from_pairs([("alertname", name), ("job", "b")]),
+                    annotations: Labels::from_pairs([("summary", "b down")]),
+                    state: state.into(),
+                    active_at: t,
+                    keep_firing_since: None,
+                    value: 0.0,
+                }],
+            },
+        };
+        vec![
+            crate::RuleGroupInfo {
+                name: "a".into(),
+                file: "/etc/r1.yml".into(),
+                interval: Duration::from_secs(15),
+                limit: 0,
+                rules: vec![
+                    crate::RuleInfo {
+                        name: "job:up:sum".into(),
+                        query: "sum by(job)(up)".into(),
+                        labels: Labels::empty(),
+                        health: "err".into(),
+                        last_error: "boom".into(),
+                        evaluation_time: Duration::from_millis(1),
+                        last_evaluation: t,
+                        kind: crate::RuleKind::Recording,
+                    },
+                    alerting("Down", "firing"),
+                ],
+                evaluation_time: Duration::from_millis(3),
+                last_evaluation: t,
+            },
+            crate::RuleGroupInfo {
+                name: "b".into(),
+                file: "/etc/r2.yml".into(),
+                interval: Duration::from_secs(60),
+                limit: 5,
+                rules: vec![alerting("Slow", "pending")],
+                evaluation_time: Duration::ZERO,
+                last_evaluation: None,
+            },
+        ]
+    }
+
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        (vec!["http://am:9093/api/v2/alerts".into()], vec![])
+    }
+}
+
+#[tokio::test]
+async fn rules_alerts_and_alertmanagers() {
+    let app = app(false);
+    let (status, body) = call(app.clone(), "GET", "/api/v1/rules", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let j: Json = serde_json::from_str(&body).unwrap();
+    let g = &j["data"]["groups"];
+    assert_eq!(g.as_array().unwrap().len(), 2);
+    assert_eq!(
+        g[0]["rules"][0],
+        json!({"name": "job:up:sum", "query": "sum by (job) (up)", "labels": {}, "health": "err",
+               "lastError": "boom", "evaluationTime": 0.001, "lastEvaluation": "2023-11-14T22:13:20Z",
+               "type": "recording"})
+    );
+    assert_eq!(g[0]["rules"][1]["query"], "up == 0");
+    assert_eq!(g[0]["rules"][1]["duration"], 300.0);
+    assert_eq!(g[0]["rules"][1]["alerts"][0]["value"], "0e+00");
+    assert_eq!(g[0]["interval"], 15.0);
+    assert_eq!(g[1]["lastEvaluation"], "0001-01-01T00:00:00Z");
+
+    let (_, body) = call(app.clone(), "GET", "/api/v1/rules?type=record", "").await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["groups"].as_array().unwrap().len(), 1);
+    let (_, body) = call(
+        app.clone(),
+        "GET",
+        "/api/v1/rules?type=alert&exclude_alerts=true&rule_name[]=Slow",
+        "",
+    )
+    .await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["groups"][0]["name"], "b");
+    assert_eq!(j["data"]["groups"][0]["rules"][0]["alerts"], Json::Null);
+    let (_, body) = call(
+        app.clone(),
+        "GET",
+        "/api/v1/rules?file[]=/etc/r2.yml&match[]={severity=%22page%22}",
+        "",
+    )
+    .await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["groups"].as_array().unwrap().len(), 1);
+
+    let (_, body) = call(app.clone(), "GET", "/api/v1/rules?group_limit=1", "").await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["groups"].as_array().unwrap().len(), 1);
+    let token = j["data"]["groupNextToken"].as_str().unwrap().to_string();
+    let (_, body) = call(
+        app.clone(),
+        "GET",
+        &format!("/api/v1/rules?group_limit=1&group_next_token={token}"),
+        "",
+    )
+    .await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["groups"][0]["name"], "b");
+    assert!(j["data"].get("groupNextToken").is_none());
+
+    for (uri, msg) in [
+        ("/api/v1/rules?type=foo", "invalid parameter \"type\": not supported value \"foo\""),
+        (
+            "/api/v1/rules?group_next_token=x",
+            "invalid parameter \"group_next_token\": group_limit needs to be present in order to paginate over the groups",
+        ),
+        (
+            "/api/v1/rules?group_limit=0",
+            "invalid parameter \"group_limit\": group_limit needs to be greater than 0",
+        ),
+        (
+            "/api/v1/rules?group_limit=1&group_next_token=zz",
+            "invalid parameter \"group_next_token\": invalid group_next_token 'zz'. were rule groups changed?",
+        ),
+    ] {
+        let (status, body) = call(app.clone(), "GET", uri, "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let j: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(j["error"], msg, "{uri}");
+        assert_eq!(j["errorType"], "bad_data");
+    }
+
+    let (_, body) = call(app.clone(), "GET", "/api/v1/alerts", "").await;
+    let j: Json = serde_json::from_str(&body).unwrap();
+    let alerts = j["data"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["labels"]["alertname"], "Down");
+    assert_eq!(alerts[0]["activeAt"], "2023-11-14T22:13:20Z");
+    let (_, body) = call(app, "GET", "/api/v1/alertmanagers", "").await;
+    assert_eq!(
+        body,
+        r#"{"data":{"activeAlertmanagers":[{"url":"http://am:9093/api/v2/alerts"}],"droppedAlertmanagers":[]},"status":"success"}"#
+    );
 }
