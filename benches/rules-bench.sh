@@ -61,7 +61,9 @@ run() { # $1 = with rules
   if [ "$1" = 1 ]; then
     evals=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^prometheus_rule_evaluations_total/ {s += $2} END {print s}')
     fails=$(curl -s "127.0.0.1:$PORT/metrics" | awk '/^prometheus_rule_evaluation_failures_total/ {s += $2} END {print s}')
-    evals="$evals evaluations, $fails failures"
+    series=$(curl -s "127.0.0.1:$PORT/api/v1/query" --data-urlencode 'query=count({__name__=~"rule:r.*"})' \
+      | sed -n 's/.*"value":\[[^,]*,"\([0-9.]*\)".*/\1/p')
+    evals="$evals evaluations, $fails failures, $series rule series"
   fi
   kill $pid; wait $pid 2>/dev/null || true
   echo "$(( c1 - c0 )) $evals"
