@@ -181,19 +181,8 @@ fn strip_unknown(v: serde_json::Value, keys: &Keys) -> serde_json::Value {
 }
 
 fn yaml_error(e: &serde_saphyr::Error) -> String {
-    let msg = e.to_string();
-    let first = msg.lines().next().unwrap_or("").to_string();
-    let message = match first.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
-        _ => first,
-    };
-    let line = e.location().map(|l| l.line()).unwrap_or(0);
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((field, expected)) = rest.split_once('`')
-    {
-        let names: Vec<&str> =
-            expected.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').collect();
-        let ty = if names.contains(&"rule_files") {
+    rules::file::go_yaml_error(e, |names| {
+        if names.contains(&"rule_files") {
             "main.unitTestFile"
         } else if names.contains(&"input_series") {
             "main.testGroup"
@@ -207,12 +196,8 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
             "main.promqlTestCase"
         } else {
             "main.sample"
-        };
-        return format!(
-            "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
-        );
-    }
-    format!("yaml: line {line}: {}", message.split(" at line ").next().unwrap_or(&message))
+        }
+    })
 }
 
 /// Runs every test file; exit code 1 when any fails.
@@ -646,25 +631,9 @@ fn go_float_e(v: f64) -> String {
     format!("{mant}E{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
-/// Go's `%g` for one float (shortest digits; exponent form below 1e-4 and from 1e6).
+/// Go's `%g` for one float.
 fn go_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let exp = v.abs().log10().floor() as i32;
-    if !(-4..6).contains(&exp) {
-        let s = format!("{v:e}");
-        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        return format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    }
-    format!("{v}")
+    template::sprintf("%g", &[template::Value::Float(v)])
 }
 
 /// Prometheus's `FloatHistogram.TestExpression`: the `{{…}}` notation of a compacted histogram.

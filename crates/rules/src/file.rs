@@ -106,6 +106,24 @@ pub fn parse(text: &str, opts: &ParseOptions) -> Result<RuleFile, Vec<String>> {
 }
 
 fn yaml_error(e: &serde_saphyr::Error) -> String {
+    go_yaml_error(e, |names| {
+        if names.contains(&"record") {
+            "rulefmt.Rule"
+        } else if names.contains(&"rules") {
+            "rulefmt.RuleGroup"
+        } else {
+            "rulefmt.RuleGroups"
+        }
+    })
+}
+
+/// A YAML decoding error in the words of Go's YAML decoder: `yaml: unmarshal errors:\n  line N: field F not found
+/// in type T` for unknown keys (`type_name` picks the Go type from the names the struct accepts), `yaml: line N: …`
+/// otherwise.
+pub fn go_yaml_error(
+    e: &serde_saphyr::Error,
+    type_name: impl Fn(&[&str]) -> &'static str,
+) -> String {
     let msg = e.to_string();
     let first = msg.lines().next().unwrap_or("").to_string();
     let message = match first.split_once(": ") {
@@ -119,13 +137,7 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
     {
         let names: Vec<&str> =
             expected.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').collect();
-        let ty = if names.contains(&"record") {
-            "rulefmt.Rule"
-        } else if names.contains(&"rules") {
-            "rulefmt.RuleGroup"
-        } else {
-            "rulefmt.RuleGroups"
-        };
+        let ty = type_name(&names);
         return format!(
             "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {ty}"
         );
