@@ -96,6 +96,10 @@ pub fn router(opts: ApiOptions) -> Router {
             "/api/v1/format_query",
             get(crate::query::format_query).post(crate::query::format_query),
         )
+        .route(
+            "/api/v1/parse_query",
+            get(crate::parse_query::parse_query).post(crate::parse_query::parse_query),
+        )
         .route("/api/v1/rules", get(crate::rules::rules).post(crate::rules::rules))
         .route("/api/v1/alerts", get(crate::rules::alerts))
         .route("/api/v1/alertmanagers", get(crate::rules::alertmanagers))

@@ -8,6 +8,7 @@ mod api;
 mod error;
 mod federate;
 mod params;
+mod parse_query;
 mod query;
 mod retrieve;
 mod rules;

@@ -110,7 +110,7 @@ pub(crate) fn result_json(v: &QueryValue) -> Json {
     json!({"resultType": v.type_name(), "result": result})
 }
 
-fn query_error(e: QueryError) -> ApiError {
+pub(crate) fn query_error(e: QueryError) -> ApiError {
     let kind = match &e {
         QueryError::Parse(_) | QueryError::BadData(_) => ErrorType::BadData,
         QueryError::Timeout(_) => ErrorType::Timeout,

@@ -528,3 +528,18 @@ async fn rules_alerts_and_alertmanagers() {
         r#"{"data":{"activeAlertmanagers":[{"url":"http://am:9093/api/v2/alerts"}],"droppedAlertmanagers":[]},"status":"success"}"#
     );
 }
+
+#[tokio::test]
+async fn parse_query_tree_and_errors() {
+    let app = app(false);
+    let (status, body) = call(app.clone(), "GET", "/api/v1/parse_query?query=up%7Bjob%3D%22a%22%7D", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["data"]["type"], "vectorSelector");
+    assert_eq!(j["data"]["name"], "up");
+    let (status, body) = call(app, "POST", "/api/v1/parse_query", "query=sum(up").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["errorType"], "bad_data");
+    assert_eq!(j["error"], "invalid parameter \"query\": 1:7: parse error: unclosed left parenthesis");
+}
