@@ -162,6 +162,7 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
             go_version: "rust".to_string(),
         },
         engine,
+        exemplars: Some(Arc::new(app.storage.clone())),
         rules: Some(Arc::new(crate::alerting::RulesAdapter(app.clone()))),
     }
 }

@@ -97,6 +97,7 @@ impl App {
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_default();
         let settings = crate::alerting::rule_settings(cfg, &base, &self.external_url)?;
+        self.storage.set_max_exemplars(self.max_exemplars(cfg));
         self.rules
             .update(&settings)
             .map_err(|e| format!("error loading rules, previous rule set restored: {e}"))?;
@@ -339,6 +340,23 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 impl App {
+    /// `storage.exemplars.max_exemplars` (100000 by default) when `--enable-feature=exemplar-storage` is on, else
+    /// 0: Prometheus keeps no exemplars without the feature.
+    fn max_exemplars(&self, cfg: &config::Config) -> usize {
+        let on = self.flags().iter().any(|(k, v)| {
+            k == "enable-feature" && v.split(',').any(|f| f.trim() == "exemplar-storage")
+        });
+        if !on {
+            return 0;
+        }
+        cfg.storage
+            .as_ref()
+            .and_then(|s| s.get("exemplars"))
+            .and_then(|e| e.get("max_exemplars"))
+            .and_then(|m| m.as_u64())
+            .map_or(100_000, |m| m as usize)
+    }
+
     pub(crate) fn flags(&self) -> Vec<(String, String)> {
         self.args.as_flag_map()
     }

@@ -150,6 +150,17 @@ pub trait Querier: Send + Sync {
     ) -> Result<(Vec<String>, Warnings), StorageError>;
 }
 
+/// Reads stored exemplars (`/api/v1/query_exemplars`).
+pub trait ExemplarQueryable: Send + Sync {
+    /// Exemplars in `[start, end]` (ms) of the series matching any of `matcher_sets`, grouped by series.
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<(Labels, Vec<Exemplar>)>, StorageError>;
+}
+
 /// Non-fatal problems found while reading (for example a remote read endpoint that failed).
 pub type Warnings = Vec<String>;
 

@@ -5,6 +5,7 @@
 //! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules.
 
 mod appender;
+mod exemplars;
 mod index;
 mod query;
 mod series;
@@ -25,7 +26,7 @@ const SHARDS: usize = 16;
 /// Settings of the head.
 #[derive(Debug, Clone, Default)]
 pub struct HeadOptions {
-    /// Maximum number of exemplars kept (0 = none). Exemplars are accepted and counted; storage comes later.
+    /// Maximum number of exemplars kept in the circular exemplar buffer (0 = exemplars are dropped).
     pub max_exemplars: usize,
 }
 
@@ -89,6 +90,7 @@ pub(crate) struct Inner {
     /// Samples older than this are out of bounds (raised by garbage collection).
     min_valid_time: AtomicI64,
     counters: Counters,
+    exemplars: parking_lot::Mutex<exemplars::ExemplarStore>,
 }
 
 /// The in-memory head. Cloning shares it.
@@ -105,7 +107,7 @@ impl Default for Head {
 
 impl Head {
     /// An empty head.
-    pub fn new(_opts: HeadOptions) -> Head {
+    pub fn new(opts: HeadOptions) -> Head {
         Head {
             inner: Arc::new(Inner {
                 shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
@@ -116,6 +118,9 @@ impl Head {
                 max_time: AtomicI64::new(i64::MIN),
                 min_valid_time: AtomicI64::new(i64::MIN),
                 counters: Counters::default(),
+                exemplars: parking_lot::Mutex::new(exemplars::ExemplarStore::new(
+                    opts.max_exemplars,
+                )),
             }),
         }
     }
@@ -148,6 +153,16 @@ impl Head {
             min_time: self.inner.min_time.load(Ordering::Relaxed),
             max_time: self.inner.max_time.load(Ordering::Relaxed),
         }
+    }
+
+    /// Changes the exemplar buffer's size (`storage.exemplars.max_exemplars` on reload); 0 turns storage off.
+    pub fn set_max_exemplars(&self, n: usize) {
+        self.inner.exemplars.lock().resize(n);
+    }
+
+    /// Exemplars currently stored.
+    pub fn num_exemplars(&self) -> usize {
+        self.inner.exemplars.lock().len()
     }
 
     /// Cardinality statistics, each list limited to the top `limit` entries.
@@ -226,6 +241,24 @@ impl Appendable for Head {
 impl Queryable for Head {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
         Ok(Box::new(query::HeadQuerier::new(self.inner.clone(), mint, maxt)))
+    }
+}
+
+impl storage::ExemplarQueryable for Head {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::Matcher>],
+    ) -> Result<Vec<(Labels, Vec<model::Exemplar>)>, StorageError> {
+        let q = query::HeadQuerier::new(self.inner.clone(), start, end);
+        let mut series: HashMap<u64, Labels> = HashMap::default();
+        for ms in matcher_sets {
+            for s in q.matching(ms).unwrap_or_default() {
+                series.insert(s.reference, s.labels.clone());
+            }
+        }
+        Ok(self.inner.exemplars.lock().select(&series, start, end))
     }
 }
 

@@ -38,6 +38,8 @@ pub struct ApiOptions {
     pub build_info: BuildInfo,
     /// The PromQL engine for `/api/v1/query*`.
     pub engine: promql::Engine,
+    /// Stored exemplars (`None`: exemplar storage is off).
+    pub exemplars: Option<Arc<dyn storage::ExemplarQueryable>>,
     /// Rules, alerts and Alertmanagers (`None` until the rule manager exists).
     pub rules: Option<Arc<dyn crate::rules::RulesRetriever>>,
 }
@@ -95,6 +97,10 @@ pub fn router(opts: ApiOptions) -> Router {
         .route(
             "/api/v1/format_query",
             get(crate::query::format_query).post(crate::query::format_query),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(crate::exemplars::query_exemplars).post(crate::exemplars::query_exemplars),
         )
         .route(
             "/api/v1/parse_query",

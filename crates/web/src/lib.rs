@@ -6,6 +6,7 @@
 
 mod api;
 mod error;
+mod exemplars;
 mod federate;
 mod params;
 mod parse_query;

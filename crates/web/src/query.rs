@@ -28,13 +28,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
-fn ts_json(t: i64) -> Json {
+pub(crate) fn ts_json(t: i64) -> Json {
     let v = t as f64 / 1000.0;
     serde_json::Number::from_f64(v).map(Json::Number).unwrap_or(Json::Null)
 }
 
 /// A sample value as Prometheus's API writes it: shortest digits, exponent form below 1e-6 and from 1e21.
-fn float_str(v: f64) -> Json {
+pub(crate) fn float_str(v: f64) -> Json {
     let abs = v.abs();
     if v.is_finite() && abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let s = format!("{v:e}");
@@ -49,7 +49,7 @@ fn float_str(v: f64) -> Json {
     Json::String(promql_syntax::format_number(v))
 }
 
-fn labels_json(l: &Labels) -> Json {
+pub(crate) fn labels_json(l: &Labels) -> Json {
     Json::Object(
         l.iter().map(|x| (x.name.to_string(), Json::String(x.value.to_string()))).collect(),
     )

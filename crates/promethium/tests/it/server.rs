@@ -103,3 +103,55 @@ fn quit_stops_the_server() {
         eventually(Duration::from_secs(20), "exit after /-/quit", || p.child.try_wait().unwrap());
     assert!(code.success(), "exit status {code}");
 }
+
+/// Exemplars scraped from an OpenMetrics target are stored with `--enable-feature=exemplar-storage` and served by
+/// `/api/v1/query_exemplars`.
+#[test]
+fn scraped_exemplars_are_queryable() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = format!(
+                "# TYPE req counter\nreq_total{{path=\"/\"}} {} # {{trace_id=\"t{i}\"}} 0.5\n# EOF\n",
+                i + 1
+            );
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ex\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let p = start(
+        dir.path(),
+        &[
+            format!("--config.file={}", cfg.display()),
+            "--enable-feature=exemplar-storage".to_string(),
+        ],
+    );
+    let data = eventually(Duration::from_secs(30), "two scraped exemplars", || {
+        let v = p.json(&format!("/api/v1/query_exemplars?query={}", enc("rate(req_total[1m])")));
+        let d = v["data"].as_array()?.first()?.clone();
+        (d["exemplars"].as_array()?.len() >= 2).then_some(d)
+    });
+    assert_eq!(data["seriesLabels"]["__name__"], "req_total");
+    assert_eq!(data["seriesLabels"]["job"], "ex");
+    let first = &data["exemplars"][0];
+    assert_eq!(first["value"], "0.5");
+    assert!(first["labels"]["trace_id"].as_str().unwrap().starts_with('t'), "{first}");
+    assert!(first["timestamp"].as_f64().unwrap() > 1e9, "{first}");
+}

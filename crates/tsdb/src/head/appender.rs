@@ -4,7 +4,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use model::{Labels, Timestamp, Value};
+use model::{Exemplar, Labels, Timestamp, Value};
 use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
 
 use super::Inner;
@@ -15,11 +15,17 @@ pub(crate) struct HeadAppender {
     pending: Vec<(Arc<Series>, Timestamp, Value)>,
     /// Newest pending timestamp and value bits per series reference.
     latest: HashMap<u64, (i64, u64)>,
+    exemplars: Vec<(u64, Exemplar, i64)>,
 }
 
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
-        HeadAppender { head, pending: Vec::new(), latest: HashMap::default() }
+        HeadAppender {
+            head,
+            pending: Vec::new(),
+            latest: HashMap::default(),
+            exemplars: Vec::new(),
+        }
     }
 }
 
@@ -68,6 +74,42 @@ impl Appender for HeadAppender {
         Ok(r)
     }
 
+    /// Exemplars are checked against the stored ones and those pending in this batch; one without a timestamp
+    /// takes the timestamp of the series' sample in this batch.
+    fn append_exemplars(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        exemplars: &[Exemplar],
+    ) -> Result<SeriesRef, AppendError> {
+        let series = match self.head.series_by_ref(series_ref).filter(|s| s.labels == *labels) {
+            Some(s) => s,
+            None => self.head.get_or_create(labels).0,
+        };
+        let r = series.reference;
+        let store = self.head.exemplars.lock();
+        if !store.enabled() {
+            return Ok(r);
+        }
+        let default_t = self.latest.get(&r).map(|(t, _)| *t);
+        for e in exemplars {
+            let Some(t) = e.ts.or(default_t) else { continue };
+            if let Some((_, last, lt)) = self.exemplars.iter().rev().find(|(x, _, _)| *x == r) {
+                if *lt == t && last.value.to_bits() == e.value.to_bits() && last.labels == e.labels
+                {
+                    return Err(AppendError::DuplicateExemplar);
+                }
+                if t <= *lt {
+                    return Err(AppendError::OutOfOrderExemplar);
+                }
+            } else {
+                store.validate(r, e, t)?;
+            }
+            self.exemplars.push((r, e.clone(), t));
+        }
+        Ok(r)
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         let (mut floats, mut hists) = (0u64, 0u64);
@@ -87,6 +129,12 @@ impl Appender for HeadAppender {
         h.max_time.fetch_max(max, Ordering::Relaxed);
         h.counters.samples_appended.fetch_add(floats, Ordering::Relaxed);
         h.counters.histograms_appended.fetch_add(hists, Ordering::Relaxed);
+        if !self.exemplars.is_empty() {
+            let mut store = h.exemplars.lock();
+            for (r, e, t) in self.exemplars {
+                store.add(r, e, t);
+            }
+        }
         Ok(())
     }
 

@@ -24,7 +24,7 @@ impl HeadQuerier {
     }
 
     /// Series matching every matcher; `None` when no matcher restricts the set (the caller decides).
-    fn matching(&self, matchers: &[Matcher]) -> Option<Vec<Arc<Series>>> {
+    pub(crate) fn matching(&self, matchers: &[Matcher]) -> Option<Vec<Arc<Series>>> {
         let mut refs: Option<Vec<u64>> = None;
         {
             let postings = self.head.postings.read();

@@ -204,3 +204,45 @@ fn cardinality_stats() {
     assert_eq!(c.label_value_count_by_label_name[0], ("i".to_string(), 5));
     assert_eq!(c.num_label_pairs, 7);
 }
+
+#[test]
+fn exemplars_are_stored_validated_and_selected() {
+    use storage::ExemplarQueryable;
+    let head = Head::new(HeadOptions { max_exemplars: 10 });
+    let l = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
+    let ex = |trace: &str, v: f64, ts: Option<i64>| model::Exemplar {
+        labels: Labels::from_pairs([("trace_id", trace)]),
+        value: v,
+        ts,
+    };
+    let mut app = head.appender();
+    let r = app.append(0, &l, 0, 1000, Value::Float(1.0), &AppendOptions::default()).unwrap();
+    app.append_exemplars(r, &l, &[ex("t1", 0.5, None)]).unwrap();
+    app.commit().unwrap();
+    let mut app = head.appender();
+    let r = app.append(r, &l, 0, 2000, Value::Float(2.0), &AppendOptions::default()).unwrap();
+    assert_eq!(
+        app.append_exemplars(r, &l, &[ex("t1", 0.5, Some(1000))]),
+        Err(storage::AppendError::DuplicateExemplar)
+    );
+    assert_eq!(
+        app.append_exemplars(r, &l, &[ex("t0", 0.1, Some(500))]),
+        Err(storage::AppendError::OutOfOrderExemplar)
+    );
+    app.append_exemplars(r, &l, &[ex("t2", 0.7, Some(1900))]).unwrap();
+    app.commit().unwrap();
+    assert_eq!(head.num_exemplars(), 2);
+    let sel = vec![vec![model::Matcher::equal("__name__", "req_total")]];
+    let got = head.select_exemplars(0, 5000, &sel).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, l);
+    assert_eq!(got[0].1.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![Some(1000), Some(1900)]);
+    assert!(head.select_exemplars(1500, 5000, &sel).unwrap()[0].1.len() == 1);
+    // With storage off, exemplars are accepted and dropped.
+    let off = Head::default();
+    let mut app = off.appender();
+    let r = app.append(0, &l, 0, 1000, Value::Float(1.0), &AppendOptions::default()).unwrap();
+    app.append_exemplars(r, &l, &[ex("t1", 0.5, None)]).unwrap();
+    app.commit().unwrap();
+    assert_eq!(off.num_exemplars(), 0);
+}

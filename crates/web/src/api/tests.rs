@@ -87,6 +87,7 @@ fn app(lifecycle: bool) -> Router {
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo { version: "3.14.0".into(), ..Default::default() },
         engine: promql::Engine::default(),
+        exemplars: Some(Arc::new(Fake)),
         rules: Some(Arc::new(Fake)),
     })
 }
@@ -276,6 +277,7 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo::default(),
         engine: promql::Engine::default(),
+        exemplars: None,
         rules: None,
     });
     let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
@@ -532,7 +534,8 @@ async fn rules_alerts_and_alertmanagers() {
 #[tokio::test]
 async fn parse_query_tree_and_errors() {
     let app = app(false);
-    let (status, body) = call(app.clone(), "GET", "/api/v1/parse_query?query=up%7Bjob%3D%22a%22%7D", "").await;
+    let (status, body) =
+        call(app.clone(), "GET", "/api/v1/parse_query?query=up%7Bjob%3D%22a%22%7D", "").await;
     assert_eq!(status, StatusCode::OK);
     let j: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(j["data"]["type"], "vectorSelector");
@@ -541,5 +544,54 @@ async fn parse_query_tree_and_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let j: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(j["errorType"], "bad_data");
-    assert_eq!(j["error"], "invalid parameter \"query\": 1:7: parse error: unclosed left parenthesis");
+    assert_eq!(
+        j["error"],
+        "invalid parameter \"query\": 1:7: parse error: unclosed left parenthesis"
+    );
+}
+
+impl storage::ExemplarQueryable for Fake {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::Matcher>],
+    ) -> Result<Vec<(Labels, Vec<model::Exemplar>)>, storage::StorageError> {
+        let series = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
+        let wanted =
+            matcher_sets.iter().any(|ms| ms.iter().all(|m| m.matches(series.get(&m.name))));
+        let ex = model::Exemplar {
+            labels: Labels::from_pairs([("trace_id", "abc")]),
+            value: 0.25,
+            ts: Some(1_600_096_945_479),
+        };
+        let in_range = (start..=end).contains(&1_600_096_945_479);
+        Ok(if wanted && in_range { vec![(series, vec![ex])] } else { Vec::new() })
+    }
+}
+
+#[tokio::test]
+async fn query_exemplars() {
+    let app = app(false);
+    let (status, body) = call(
+        app.clone(),
+        "GET",
+        "/api/v1/query_exemplars?query=rate(req_total%5B5m%5D)&start=1600096900&end=1600097000",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        r#"{"data":[{"exemplars":[{"labels":{"trace_id":"abc"},"timestamp":1600096945.479,"value":"0.25"}],"seriesLabels":{"__name__":"req_total","job":"a"}}],"status":"success"}"#
+    );
+    let (_, body) = call(app.clone(), "GET", "/api/v1/query_exemplars?query=1", "").await;
+    assert_eq!(body, r#"{"data":null,"status":"success"}"#);
+    let (status, body) =
+        call(app.clone(), "GET", "/api/v1/query_exemplars?query=up&start=10&end=5", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("end timestamp must not be before start timestamp"), "{body}");
+    let (status, body) = call(app, "GET", "/api/v1/query_exemplars?query=sum(", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("parse error"), "{body}");
 }
