@@ -227,6 +227,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         };
         let mut set = q.select(false, Some(&hints), matchers);
         let mut out = Vec::new();
+        // Every series with a sample in the window yields at least one point, so more such series than the
+        // sample limit allows fails the query now, before the rest is read into memory.
+        let mut at_least = self.ctx.current_samples.get();
         while let Some(s) = set.next() {
             self.check_done()?;
             let mut cur = s.cursor();
@@ -251,6 +254,12 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             }
             if let Some(e) = cur.err() {
                 return Err(QueryError::Storage(e.to_string()));
+            }
+            if !floats.is_empty() || !hists.is_empty() {
+                at_least += 1;
+                if at_least > self.ctx.max_samples {
+                    return Err(QueryError::TooManySamples("query execution".into()));
+                }
             }
             out.push(Loaded { labels: s.labels.clone(), floats, hists, drop_name: false });
         }

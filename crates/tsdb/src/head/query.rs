@@ -62,28 +62,19 @@ impl Querier for HeadQuerier {
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet> {
-        let Some(series) = self.matching(matchers) else {
+        let Some(mut series) = self.matching(matchers) else {
             return Box::new(VecSeriesSet::default());
         };
-        let mut out: Vec<StorageSeries> = self
-            .with_data(series)
-            .into_iter()
-            .map(|(s, snap)| {
-                StorageSeries::new(
-                    s.labels.clone(),
-                    Arc::new(Source { snap, mint: self.mint, maxt: self.maxt }),
-                )
-            })
-            .collect();
         if sorted {
-            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            series.sort_by(|a, b| a.labels.cmp(&b.labels));
         }
-        if let Some(h) = hints
-            && h.limit > 0
-        {
-            out.truncate(h.limit);
-        }
-        Box::new(VecSeriesSet::new(out, Vec::new()))
+        let limit = hints.map_or(0, |h| h.limit);
+        Box::new(LazySeriesSet {
+            series: series.into_iter(),
+            mint: self.mint,
+            maxt: self.maxt,
+            left: if limit > 0 { limit } else { usize::MAX },
+        })
     }
 
     fn label_values(
@@ -130,6 +121,31 @@ impl Querier for HeadQuerier {
             names.truncate(hints.limit);
         }
         Ok((names, Vec::new()))
+    }
+}
+
+/// Takes each series' snapshot only when the reader gets to it, so a query that stops early (sample limit,
+/// timeout) never copies the rest.
+struct LazySeriesSet {
+    series: std::vec::IntoIter<Arc<Series>>,
+    mint: i64,
+    maxt: i64,
+    left: usize,
+}
+
+impl SeriesSet for LazySeriesSet {
+    fn next(&mut self) -> Option<StorageSeries> {
+        if self.left == 0 {
+            return None;
+        }
+        for s in self.series.by_ref() {
+            if let Some(snap) = s.snapshot(self.mint, self.maxt) {
+                self.left -= 1;
+                let source = Source { snap, mint: self.mint, maxt: self.maxt };
+                return Some(StorageSeries::new(s.labels.clone(), Arc::new(source)));
+            }
+        }
+        None
     }
 }
 
