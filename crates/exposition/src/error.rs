@@ -61,6 +61,18 @@ pub enum ParseError {
         /// The type number on the wire.
         value: i32,
     },
+    /// A native histogram whose spans describe more or fewer buckets than one side has.
+    #[error("histogram {name:?}: {side} side: spans require {required} buckets, have {have}")]
+    HistogramSpans {
+        /// The family name.
+        name: String,
+        /// `positive` or `negative`.
+        side: &'static str,
+        /// Buckets the spans describe.
+        required: u64,
+        /// Buckets present.
+        have: usize,
+    },
     /// A unit that is not the last part of the family name (before `_total` for counters).
     #[error("unit {unit:?} not a suffix of {kind} {name:?}")]
     UnitNotSuffix {

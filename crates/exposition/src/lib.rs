@@ -63,11 +63,15 @@ pub enum Format {
     PrometheusText,
     /// OpenMetrics 1.0 text.
     OpenMetrics,
+    /// The delimited protobuf format ([`PROTOBUF_CONTENT_TYPE`]), decoded by [`parse_protobuf_with`] rather than
+    /// by a [`Parser`].
+    PrometheusProto,
 }
 
-/// Picks the parser for a response's Content-Type as Prometheus does: OpenMetrics for
-/// `application/openmetrics-text`, the Prometheus text format for `text/plain` and, when the type is empty or
-/// unknown, the `fallback` format when one is configured. Otherwise the error names the media type.
+/// Picks the parser for a response's Content-Type as Prometheus does, by the media type alone: OpenMetrics for
+/// `application/openmetrics-text`, the Prometheus text format for `text/plain`, protobuf for
+/// `application/vnd.google.protobuf` and, when the type is empty or unknown, the `fallback` format when one is
+/// configured. Otherwise the error names the media type.
 pub fn format_for_content_type(
     content_type: &str,
     fallback: Option<Format>,
@@ -76,6 +80,7 @@ pub fn format_for_content_type(
     match media.as_str() {
         "application/openmetrics-text" => Ok(Format::OpenMetrics),
         "text/plain" => Ok(Format::PrometheusText),
+        "application/vnd.google.protobuf" => Ok(Format::PrometheusProto),
         "" => Ok(fallback.unwrap_or(Format::PrometheusText)),
         other => match fallback {
             Some(f) => Ok(f),
@@ -84,7 +89,32 @@ pub fn format_for_content_type(
     }
 }
 
-/// A parser for `body` in `format`.
+/// A text parser for `body` in `format`. [`Format::PrometheusProto`] bodies are not text: decode them with
+/// [`parse_protobuf_with`] (given that format, this returns a Prometheus text parser, which rejects them).
 pub fn new_parser(body: &[u8], format: Format) -> TextParser<'_> {
     TextParser::new(body, format == Format::OpenMetrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_pick_formats_by_media_type() {
+        let f =
+            |ct: &str, fallback| format_for_content_type(ct, fallback).map_err(|e| e.to_string());
+        assert_eq!(f(PROTOBUF_CONTENT_TYPE, None), Ok(Format::PrometheusProto));
+        assert_eq!(f("Application/Vnd.Google.Protobuf", None), Ok(Format::PrometheusProto));
+        assert_eq!(f("application/openmetrics-text; version=1.0.0", None), Ok(Format::OpenMetrics));
+        assert_eq!(f("text/plain;version=0.0.4", None), Ok(Format::PrometheusText));
+        assert_eq!(f("", Some(Format::PrometheusProto)), Ok(Format::PrometheusProto));
+        assert_eq!(
+            f("application/json", Some(Format::PrometheusProto)),
+            Ok(Format::PrometheusProto)
+        );
+        assert_eq!(
+            f("application/json", None),
+            Err("received unsupported Content-Type \"application/json\" and no fallback_scrape_protocol specified for target".to_string())
+        );
+    }
 }

@@ -21,16 +21,20 @@ use prost::Message;
 use crate::ParseError;
 use crate::format_float;
 
-/// The Content-Type of the delimited protobuf exposition format, as sent in a scrape's `Accept` header.
+/// The Content-Type targets send with the delimited protobuf exposition format (client_golang's spelling; a scrape
+/// recognises the format by the media type alone, whatever the parameters).
 pub const PROTOBUF_CONTENT_TYPE: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 /// Options for [`parse_protobuf_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProtoOptions {
-    /// Also expand the classic buckets of histograms that are native (Prometheus's
+    /// Also expand the classic buckets of histograms that are native and have classic buckets (Prometheus's
     /// `always_scrape_classic_histograms`). Without it, a native histogram yields no float series.
     pub keep_classic_histograms: bool,
+    /// Treat every histogram as classic: no [`ProtoHistogram`] is produced and native histograms yield their
+    /// `_count`, `_sum` and bucket series instead (a scrape without `scrape_native_histograms`).
+    pub ignore_native_histograms: bool,
 }
 
 /// One decoded metric family.
@@ -104,7 +108,8 @@ pub fn parse_protobuf(body: &[u8]) -> Result<Vec<ProtoFamily>, ParseError> {
 /// Parses a delimited protobuf body: varint-prefixed `MetricFamily` messages until the body ends.
 ///
 /// Fails on a malformed length prefix, a prefix longer than the rest of the body, a message `prost` cannot decode,
-/// a family without a name, an unknown metric type, or a unit that is not a suffix of the family name.
+/// a family without a name, an unknown metric type, a unit that is not a suffix of the family name, or a native
+/// histogram whose spans do not describe as many buckets as it has.
 pub fn parse_protobuf_with(
     body: &[u8],
     opts: ProtoOptions,
@@ -171,8 +176,11 @@ fn convert_family(
         messages::MetricType::GaugeHistogram => MetricType::GaugeHistogram,
     };
     let mut b = LabelsBuilder::new();
-    let metrics =
-        mf.metric.into_iter().map(|m| convert_metric(&name, pt, m, opts, &mut b)).collect();
+    let metrics = mf
+        .metric
+        .into_iter()
+        .map(|m| convert_metric(&name, pt, m, opts, &mut b))
+        .collect::<Result<_, _>>()?;
     Ok(ProtoFamily { name, help: mf.help.unwrap_or_default(), metric_type, unit, metrics })
 }
 
@@ -205,7 +213,7 @@ fn convert_metric(
     m: messages::Metric,
     opts: ProtoOptions,
     b: &mut LabelsBuilder,
-) -> ProtoMetric {
+) -> Result<ProtoMetric, ParseError> {
     b.clear();
     for lp in &m.label {
         b.set(lp.name.as_deref().unwrap_or(""), lp.value.as_deref().unwrap_or(""));
@@ -254,8 +262,12 @@ fn convert_metric(
         messages::MetricType::Histogram | messages::MetricType::GaugeHistogram => {
             let h = m.histogram.unwrap_or_default();
             out.start_timestamp_ms = h.created_timestamp.as_ref().map(timestamp_ms);
-            let native = is_native(&h);
-            if !native || opts.keep_classic_histograms {
+            let native = !opts.ignore_native_histograms && is_native(&h);
+            if native {
+                check_spans(name, &h)?;
+            }
+            // As in Prometheus, a native histogram's classic series are kept only when it has classic buckets.
+            if !native || (opts.keep_classic_histograms && !h.bucket.is_empty()) {
                 let count = positive_or(h.sample_count_float, h.sample_count);
                 series("_count", None, count, None);
                 series("_sum", None, h.sample_sum.unwrap_or(0.0), None);
@@ -279,17 +291,44 @@ fn convert_metric(
             }
         }
     }
-    out
+    Ok(out)
 }
 
-/// Prometheus's rule: a histogram is native when it has spans or a zero bucket (a native histogram without
-/// observations is exposed with an empty span to say so).
+/// Prometheus's rule: a histogram is native when it has spans, a zero threshold or an (integer) zero count (a native
+/// histogram without observations is exposed with an empty span to say so).
 fn is_native(h: &messages::Histogram) -> bool {
     !h.positive_span.is_empty()
         || !h.negative_span.is_empty()
         || h.zero_threshold.unwrap_or(0.0) > 0.0
         || h.zero_count.unwrap_or(0) > 0
-        || h.zero_count_float.unwrap_or(0.0) > 0.0
+}
+
+/// Whether the counts field used is a float one (Prometheus's rule for float native histograms).
+fn is_float_histogram(h: &messages::Histogram) -> bool {
+    h.sample_count_float.unwrap_or(0.0) > 0.0 || h.zero_count_float.unwrap_or(0.0) > 0.0
+}
+
+/// The spans of each side must describe exactly as many buckets as that side has.
+fn check_spans(name: &str, h: &messages::Histogram) -> Result<(), ParseError> {
+    let (pos, neg) = if is_float_histogram(h) {
+        (h.positive_count.len(), h.negative_count.len())
+    } else {
+        (h.positive_delta.len(), h.negative_delta.len())
+    };
+    for (side, spans, have) in
+        [("positive", &h.positive_span, pos), ("negative", &h.negative_span, neg)]
+    {
+        let required: u64 = spans.iter().map(|s| u64::from(s.length.unwrap_or(0))).sum();
+        if required != have as u64 {
+            return Err(ParseError::HistogramSpans {
+                name: name.to_string(),
+                side,
+                required,
+                have,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The float field when it is positive, else the integer field.
@@ -307,9 +346,7 @@ fn convert_native(h: messages::Histogram, gauge: bool, labels: Labels) -> ProtoH
             .map(|s| BucketSpan { offset: s.offset.unwrap_or(0), length: s.length.unwrap_or(0) })
             .collect()
     };
-    let is_float =
-        h.sample_count_float.unwrap_or(0.0) > 0.0 || h.zero_count_float.unwrap_or(0.0) > 0.0;
-    let value = if is_float {
+    let value = if is_float_histogram(&h) {
         NativeHistogram::Float(FloatHistogram {
             counter_reset_hint: hint,
             schema: h.schema.unwrap_or(0),
@@ -338,12 +375,102 @@ fn convert_native(h: messages::Histogram, gauge: bool, labels: Labels) -> ProtoH
             custom_values: Vec::new(),
         })
     };
+    let value = match value {
+        NativeHistogram::Integer(mut ih) => {
+            compact_integer(&mut ih);
+            NativeHistogram::Integer(ih)
+        }
+        NativeHistogram::Float(mut fh) => {
+            compact_float(&mut fh);
+            NativeHistogram::Float(fh)
+        }
+    };
     let exemplars = if h.exemplars.is_empty() {
         h.bucket.iter().filter_map(|b| b.exemplar.as_ref()).map(convert_exemplar).collect()
     } else {
         h.exemplars.iter().map(convert_exemplar).collect()
     };
     ProtoHistogram { labels, value, exemplars }
+}
+
+/// Drops empty buckets and merges adjacent spans of an integer histogram, as Prometheus's parser does with
+/// `Compact(0)` (an empty histogram's no-op span disappears). Bucket deltas are recomputed for the kept buckets.
+fn compact_integer(h: &mut Histogram) {
+    for (spans, deltas) in [
+        (&mut h.positive_spans, &mut h.positive_buckets),
+        (&mut h.negative_spans, &mut h.negative_buckets),
+    ] {
+        let mut cur = 0i64;
+        let absolute: Vec<i64> = deltas
+            .iter()
+            .map(|d| {
+                cur = cur.wrapping_add(*d);
+                cur
+            })
+            .collect();
+        if let Some((s, kept)) = compact_buckets(spans, &absolute, |c| *c == 0) {
+            let mut prev = 0i64;
+            *deltas = kept
+                .iter()
+                .map(|c| {
+                    let d = c.wrapping_sub(prev);
+                    prev = *c;
+                    d
+                })
+                .collect();
+            *spans = s;
+        }
+    }
+}
+
+/// [`compact_integer`] for float histograms, whose bucket counts are absolute.
+fn compact_float(h: &mut FloatHistogram) {
+    for (spans, counts) in [
+        (&mut h.positive_spans, &mut h.positive_buckets),
+        (&mut h.negative_spans, &mut h.negative_buckets),
+    ] {
+        if let Some((s, kept)) = compact_buckets(spans, counts, |c| *c == 0.0) {
+            *spans = s;
+            *counts = kept;
+        }
+    }
+}
+
+/// The spans and counts left after removing the buckets `empty` selects, with adjacent runs merged. `None` when
+/// the spans do not fit the counts or an index leaves the `i32` range: the caller then keeps the input as it is.
+fn compact_buckets<T: Copy>(
+    spans: &[BucketSpan],
+    counts: &[T],
+    empty: impl Fn(&T) -> bool,
+) -> Option<(Vec<BucketSpan>, Vec<T>)> {
+    let mut out_spans: Vec<BucketSpan> = Vec::new();
+    let mut out = Vec::with_capacity(counts.len());
+    let mut it = counts.iter();
+    let mut idx = 0i64;
+    // Index just past the last kept bucket.
+    let mut next: Option<i64> = None;
+    for s in spans {
+        idx += i64::from(s.offset);
+        for _ in 0..s.length {
+            let c = it.next()?;
+            if !empty(c) {
+                match (next, out_spans.last_mut()) {
+                    (Some(n), Some(last)) if n == idx => last.length += 1,
+                    (n, _) => {
+                        let offset = i32::try_from(idx - n.unwrap_or(0)).ok()?;
+                        out_spans.push(BucketSpan { offset, length: 1 });
+                    }
+                }
+                out.push(*c);
+                next = Some(idx + 1);
+            }
+            idx += 1;
+        }
+    }
+    if it.next().is_some() {
+        return None;
+    }
+    Some((out_spans, out))
 }
 
 fn convert_exemplar(e: &messages::Exemplar) -> Exemplar {

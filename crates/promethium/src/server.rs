@@ -102,7 +102,7 @@ impl App {
             .update(&settings)
             .map_err(|e| format!("error loading rules, previous rule set restored: {e}"))?;
         let pools: Vec<ScrapeOptions> =
-            cfg.scrape_configs.iter().map(ScrapeOptions::from).collect();
+            cfg.scrape_configs.iter().map(|sc| ScrapeOptions::new(sc, &cfg.global)).collect();
         self.scrape.apply_config(pools);
         let mut tasks = self.discovery.lock();
         for t in tasks.drain(..) {

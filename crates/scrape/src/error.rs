@@ -30,6 +30,12 @@ pub enum Error {
     /// More samples than `sample_limit`.
     #[error("sample limit exceeded")]
     SampleLimit,
+    /// A native histogram has more buckets than `native_histogram_bucket_limit`, even at the coarsest resolution.
+    #[error("histogram bucket limit exceeded")]
+    BucketLimit,
+    /// A scraped series has no metric name or an invalid label name.
+    #[error("{0}")]
+    InvalidLabels(String),
     /// The pool has more targets than `target_limit`.
     #[error("target_limit exceeded (number of targets: {targets}, limit: {limit})")]
     TargetLimit {

@@ -19,6 +19,8 @@ use crate::{ScrapeOptions, TargetHealth, TargetInfo};
 pub struct ScrapeStats {
     /// Scrapes that hit `sample_limit`.
     pub exceeded_sample_limit: AtomicU64,
+    /// Scrapes that hit `native_histogram_bucket_limit`.
+    pub exceeded_bucket_limit: AtomicU64,
     /// Samples rejected as out of order.
     pub out_of_order: AtomicU64,
     /// Samples rejected as duplicates for their timestamp.

@@ -1,12 +1,17 @@
 //! One target's scrape loop: fetch, parse, label processing, limits, staleness and the report series.
+//!
+//! Text bodies are ingested here, protobuf bodies in [`proto_ingest`]; both share the series cache and the
+//! staleness bookkeeping ([`ScrapeLoop::begin_iteration`], [`ScrapeLoop::finish_iteration`]).
+
+mod proto_ingest;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use exposition::{Entry, Parser};
+use exposition::{Entry, Format, Parser};
 use futures::StreamExt;
-use model::{Labels, LabelsBuilder, Metadata, Value, stale_nan};
+use model::{FloatHistogram, Histogram, Labels, LabelsBuilder, Metadata, Value, stale_nan};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use storage::{AppendError, AppendOptions, Appendable, SeriesRef};
@@ -33,7 +38,71 @@ pub(crate) struct State {
 struct CacheEntry {
     labels: Option<Labels>,
     series_ref: SeriesRef,
+    /// The last scrape that exposed the series.
     last_seen: u64,
+    /// The last scrape that appended a sample of the series subject to staleness: one without its own timestamp,
+    /// or any with `track_timestamps_staleness`. 0 = none.
+    tracked: u64,
+    /// `tracked` before the current scrape changed it, restored if that scrape fails.
+    prev_tracked: u64,
+    /// The kind of the last value appended, so a staleness marker matches the series.
+    kind: SampleKind,
+}
+
+impl CacheEntry {
+    fn new(labels: Option<Labels>) -> CacheEntry {
+        CacheEntry {
+            labels,
+            series_ref: 0,
+            last_seen: 0,
+            tracked: 0,
+            prev_tracked: 0,
+            kind: SampleKind::Float,
+        }
+    }
+
+    /// Records a successful append in scrape `iter`; `tracked` says whether the sample is subject to staleness.
+    fn appended(&mut self, series_ref: SeriesRef, kind: SampleKind, iter: u64, tracked: bool) {
+        self.series_ref = series_ref;
+        self.kind = kind;
+        if tracked && self.tracked != iter {
+            self.prev_tracked = self.tracked;
+            self.tracked = iter;
+        }
+    }
+}
+
+/// What kind of value a series holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleKind {
+    Float,
+    Histogram,
+    FloatHistogram,
+}
+
+impl SampleKind {
+    fn of(v: &Value) -> SampleKind {
+        match v {
+            Value::Float(_) => SampleKind::Float,
+            Value::Histogram(_) => SampleKind::Histogram,
+            Value::FloatHistogram(_) => SampleKind::FloatHistogram,
+        }
+    }
+
+    /// The staleness marker for a series of this kind: the stale NaN as the float value or the histogram sum (what
+    /// Prometheus's TSDB stores when a float marker is appended to a histogram series).
+    fn stale_marker(self) -> Value {
+        match self {
+            SampleKind::Float => Value::Float(stale_nan()),
+            SampleKind::Histogram => {
+                Value::Histogram(Arc::new(Histogram { sum: stale_nan(), ..Histogram::default() }))
+            }
+            SampleKind::FloatHistogram => Value::FloatHistogram(Arc::new(FloatHistogram {
+                sum: stale_nan(),
+                ..FloatHistogram::default()
+            })),
+        }
+    }
 }
 
 pub(crate) struct ScrapeLoop {
@@ -123,20 +192,24 @@ impl ScrapeLoop {
         let body_len = fetched.as_ref().map(|(b, _)| b.len()).unwrap_or(0);
         let result = match fetched {
             Ok((body, ctype)) => self.append_body(&body, &ctype, ts),
-            Err(e) => Err(e),
+            Err(e) => Err((e, Counted::default())),
         };
         let duration = started.elapsed();
         let (report, err) = match result {
             Ok(r) => (r, None),
-            Err(e) => {
-                if e == Error::SampleLimit {
-                    self.stats
-                        .exceeded_sample_limit
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err((e, counted)) => {
+                let limit_counter = match e {
+                    Error::SampleLimit => Some(&self.stats.exceeded_sample_limit),
+                    Error::BucketLimit => Some(&self.stats.exceeded_bucket_limit),
+                    _ => None,
+                };
+                if let Some(c) = limit_counter {
+                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                // A failed scrape counts as an empty one: every series of the previous scrape goes stale.
-                let stale = self.append_empty(ts);
-                (Report { added: 0, post_relabel: 0, scraped: 0, ..stale }, Some(e))
+                // A failed scrape counts as an empty one: every series of the previous scrape goes stale. The
+                // report keeps what the failed attempt counted (the text path counts nothing).
+                self.append_empty(ts);
+                (Report::from(counted), Some(e))
             }
         };
         self.append_report(ts, duration, &report, err.is_none(), body_len);
@@ -162,7 +235,10 @@ impl ScrapeLoop {
         let mut req = self
             .client
             .get(&self.url)
-            .header("Accept", accept_header(&self.opts.scrape_protocols))
+            .header(
+                "Accept",
+                accept_header(&self.opts.scrape_protocols, &self.opts.escaping_scheme),
+            )
             .header("User-Agent", "Prometheus/3.14.0")
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
@@ -263,13 +339,29 @@ impl ScrapeLoop {
         Ok(())
     }
 
-    fn append_body(&mut self, body: &[u8], ctype: &str, ts: i64) -> Result<Report, Error> {
-        let format = exposition::format_for_content_type(ctype, self.opts.fallback_protocol)?;
+    /// Parses and appends one scrape body in the format its Content-Type names. On failure nothing is committed
+    /// and the error comes with what the attempt counted for the report series.
+    fn append_body(
+        &mut self,
+        body: &[u8],
+        ctype: &str,
+        ts: i64,
+    ) -> Result<Report, (Error, Counted)> {
+        let format = exposition::format_for_content_type(ctype, self.opts.fallback_protocol)
+            .map_err(|e| (Error::from(e), Counted::default()))?;
+        if format == Format::PrometheusProto {
+            return self.append_proto(body, ts);
+        }
+        self.append_text(body, format, ts).map_err(|e| (e, Counted::default()))
+    }
+
+    /// The text path: the series cache is keyed on the raw series text, so labels are parsed only for series not
+    /// seen in the last two scrapes.
+    fn append_text(&mut self, body: &[u8], format: Format, ts: i64) -> Result<Report, Error> {
         let mut parser = exposition::new_parser(body, format);
         let storage = self.storage.clone();
         let mut app = storage.appender();
-        self.iteration += 1;
-        let iter = self.iteration;
+        let iter = self.begin_iteration();
         let mut report = Report::default();
         let mut b = LabelsBuilder::new();
         let mut metadata: HashMap<String, Metadata> = HashMap::new();
@@ -320,11 +412,7 @@ impl ScrapeLoop {
                         if let Some(l) = &labels {
                             self.check_label_limits(l)?;
                         }
-                        self.cache.entry(raw.to_vec()).or_insert(CacheEntry {
-                            labels,
-                            series_ref: 0,
-                            last_seen: 0,
-                        })
+                        self.cache.entry(raw.to_vec()).or_insert(CacheEntry::new(labels))
                     }
                 };
                 if entry.last_seen == iter {
@@ -342,7 +430,10 @@ impl ScrapeLoop {
                 }
                 match app.append(entry.series_ref, &labels, 0, t, Value::Float(v), &aopts) {
                     Ok(r) => {
-                        entry.series_ref = r;
+                        // As in Prometheus, a sample with its own timestamp is not subject to staleness.
+                        let own_ts = self.opts.honor_timestamps && sample_ts.is_some();
+                        let tracked = !own_ts || self.opts.track_timestamps_staleness;
+                        entry.appended(r, SampleKind::Float, iter, tracked);
                         if is_new {
                             report.added += 1;
                         }
@@ -369,29 +460,55 @@ impl ScrapeLoop {
         })();
         if let Err(e) = outcome {
             let _ = app.rollback();
-            // Entries touched by the failed attempt still count as seen in the last good scrape.
-            for entry in self.cache.values_mut() {
-                if entry.last_seen == iter {
-                    entry.last_seen = iter - 1;
-                }
-            }
-            self.iteration -= 1;
+            self.abort_iteration(iter);
             return Err(e);
         }
-        // Series present last time but not now go stale.
+        self.finish_iteration(app, iter, ts)?;
+        report.metadata = metadata;
+        Ok(report)
+    }
+
+    /// Starts the bookkeeping of a scrape: returns its iteration number.
+    fn begin_iteration(&mut self) -> u64 {
+        self.iteration += 1;
+        self.iteration
+    }
+
+    /// Undoes the bookkeeping of scrape `iter`, whose appends were rolled back: the series tracked before it stay
+    /// the live ones, and entries it touched still count as seen in the last good scrape.
+    fn abort_iteration(&mut self, iter: u64) {
+        for entry in self.cache.values_mut() {
+            if entry.last_seen == iter {
+                entry.last_seen = iter - 1;
+            }
+            if entry.tracked == iter {
+                entry.tracked = entry.prev_tracked;
+            }
+        }
+        self.iteration -= 1;
+    }
+
+    /// Completes successful scrape `iter`: staleness markers at `ts` for series tracked in the previous scrape but
+    /// not in this one, the commit, then forgetting cache entries not seen for two scrapes.
+    fn finish_iteration(
+        &mut self,
+        mut app: Box<dyn storage::Appender + '_>,
+        iter: u64,
+        ts: i64,
+    ) -> Result<(), Error> {
         let stale_opts = AppendOptions { discard_out_of_order: true };
         for e in self.cache.values() {
-            if e.last_seen + 1 == iter
+            if e.tracked > 0
+                && e.tracked + 1 == iter
                 && let Some(gone) = &e.labels
             {
-                let _ = app.append(0, gone, 0, ts, Value::Float(stale_nan()), &stale_opts);
+                let _ = app.append(0, gone, 0, ts, e.kind.stale_marker(), &stale_opts);
             }
         }
         app.commit().map_err(|e| Error::Storage(e.to_string()))?;
-        // Forget cache entries not seen for a while (Prometheus keeps them for one more scrape).
+        // Prometheus keeps entries for one more scrape.
         self.cache.retain(|_, e| e.last_seen + 1 >= iter);
-        report.metadata = metadata;
-        Ok(report)
+        Ok(())
     }
 
     /// Appends staleness markers for the series of the last successful scrape and forgets them as live.
@@ -404,10 +521,10 @@ impl ScrapeLoop {
         let live = self.iteration;
         for e in self.cache.values() {
             if live > 0
-                && e.last_seen == live
+                && e.tracked == live
                 && let Some(l) = &e.labels
             {
-                let _ = app.append(0, l, 0, ts, Value::Float(stale_nan()), opts);
+                let _ = app.append(0, l, 0, ts, e.kind.stale_marker(), opts);
             }
         }
         // Nothing is live any more: the next scrape compares against this empty one.
@@ -415,7 +532,7 @@ impl ScrapeLoop {
     }
 
     /// Appends staleness markers for every series of the previous scrape (a failed scrape).
-    fn append_empty(&mut self, ts: i64) -> Report {
+    fn append_empty(&mut self, ts: i64) {
         let storage = self.storage.clone();
         let mut app = storage.appender();
         let opts = AppendOptions { discard_out_of_order: true };
@@ -423,7 +540,6 @@ impl ScrapeLoop {
         if let Err(e) = app.commit() {
             tracing::warn!(err = %e, "Error committing staleness markers");
         }
-        Report::default()
     }
 
     fn report_series(&self, name: &str) -> Labels {
@@ -498,6 +614,31 @@ struct Report {
     post_relabel: u64,
     added: u64,
     metadata: HashMap<String, Metadata>,
+}
+
+/// The counts of a [`Report`]: what a failed scrape still reports.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counted {
+    scraped: u64,
+    post_relabel: u64,
+    added: u64,
+}
+
+impl Report {
+    fn counted(&self) -> Counted {
+        Counted { scraped: self.scraped, post_relabel: self.post_relabel, added: self.added }
+    }
+}
+
+impl From<Counted> for Report {
+    fn from(c: Counted) -> Report {
+        Report {
+            scraped: c.scraped,
+            post_relabel: c.post_relabel,
+            added: c.added,
+            metadata: HashMap::new(),
+        }
+    }
 }
 
 fn http_error(url: &str, e: &reqwest::Error) -> Error {

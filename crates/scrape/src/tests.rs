@@ -12,6 +12,8 @@ use storage::{MemStorage, Queryable, ValueKind};
 use crate::scrape_loop::ScrapeLoop;
 use crate::{Manager, ScrapeOptions};
 
+mod proto;
+
 /// Serves `body` (replaceable) with `ctype` at `/metrics`; returns the address.
 async fn serve(body: Arc<Mutex<(u16, String)>>, ctype: &'static str) -> String {
     let app = axum::Router::new().route(
@@ -114,6 +116,24 @@ async fn scrapes_samples_report_series_and_staleness() {
     assert_eq!(samples(&store, &[("__name__", "up")])[0].1, vec![1.0, 1.0, 0.0]);
     assert!(is_stale_nan(*samples(&store, &[("__name__", "a_total")])[0].1.last().unwrap()));
     assert_eq!(sl.state.lock().last_error, "server returned HTTP status 500 Internal Server Error");
+}
+
+#[tokio::test]
+async fn series_with_own_timestamps_get_no_staleness_markers() {
+    let body = Arc::new(Mutex::new((200, String::new())));
+    let addr = serve(body.clone(), "text/plain").await;
+    for (extra, own_marked) in [("", false), ("    track_timestamps_staleness: true\n", true)] {
+        let store = MemStorage::new();
+        let mut sl = scrape_loop(&addr, opts(extra), &store);
+        body.lock().1 = "own 1 1000\nplain 2\n".to_string();
+        sl.scrape_and_report().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        body.lock().1 = "other 3\n".to_string();
+        sl.scrape_and_report().await;
+        assert!(is_stale_nan(samples(&store, &[("__name__", "plain")])[0].1[1]));
+        let own = samples(&store, &[("__name__", "own")]);
+        assert_eq!(own[0].1.len() == 2, own_marked, "{extra:?}: {own:?}");
+    }
 }
 
 #[tokio::test]
@@ -308,7 +328,12 @@ async fn basic_auth_gzip_and_honor_timestamps() {
     assert_eq!(c.at(), (1000, 1.0), "the exposed timestamp is kept (honor_timestamps)");
     let req = seen.lock()[0].clone();
     assert!(req.contains("enc=gzip"), "{req}");
-    assert!(req.contains("accept=application/openmetrics-text;version=1.0.0;q=0.5"), "{req}");
+    assert!(
+        req.contains(
+            "accept=application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6"
+        ),
+        "{req}"
+    );
 
     // Without credentials the target answers 401, reported in Prometheus's words.
     let mut sl = scrape_loop(&addr, opts("    honor_timestamps: false\n"), &MemStorage::new());

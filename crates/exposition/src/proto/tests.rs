@@ -301,7 +301,7 @@ fn native_histogram_with_classic_buckets_kept_on_request() {
     )]);
     let plain = parse_protobuf(&body).expect("valid body");
     assert!(plain[0].metrics[0].samples.is_empty());
-    let opts = ProtoOptions { keep_classic_histograms: true };
+    let opts = ProtoOptions { keep_classic_histograms: true, ..Default::default() };
     let both = parse_protobuf_with(&body, opts).expect("valid body");
     assert!(both[0].metrics[0].histogram.is_some());
     assert_eq!(
@@ -378,6 +378,113 @@ fn empty_native_histogram_is_signalled_by_an_empty_span() {
         f.metrics[0].histogram.as_ref().map(|h| &h.value),
         Some(NativeHistogram::Integer(h)) if h.count == 0
     ));
+}
+
+#[test]
+fn native_histograms_read_as_classic_when_ignored() {
+    let mut h = native_int();
+    h.bucket = vec![pb::Bucket {
+        cumulative_count: Some(4),
+        upper_bound: Some(0.5),
+        ..Default::default()
+    }];
+    let body = encode(&[family(
+        "h",
+        pb::MetricType::Histogram,
+        vec![pb::Metric { histogram: Some(h), ..Default::default() }],
+    )]);
+    let opts = ProtoOptions { ignore_native_histograms: true, keep_classic_histograms: true };
+    let f = parse_protobuf_with(&body, opts).expect("valid body");
+    assert!(f[0].metrics[0].histogram.is_none());
+    assert_eq!(
+        rows(&f),
+        [
+            r#"{__name__="h_count"} 7"#,
+            r#"{__name__="h_sum"} -4.5"#,
+            r#"{__name__="h_bucket", le="0.5"} 4"#,
+            r#"{__name__="h_bucket", le="+Inf"} 7"#,
+        ]
+    );
+}
+
+#[test]
+fn native_histogram_without_classic_buckets_has_no_classic_series() {
+    let body = encode(&[family(
+        "h",
+        pb::MetricType::Histogram,
+        vec![pb::Metric { histogram: Some(native_int()), ..Default::default() }],
+    )]);
+    let opts = ProtoOptions { keep_classic_histograms: true, ..Default::default() };
+    let f = parse_protobuf_with(&body, opts).expect("valid body");
+    assert!(f[0].metrics[0].histogram.is_some());
+    assert!(rows(&f).is_empty(), "Prometheus redoes the classic form only when there are buckets");
+}
+
+#[test]
+fn native_histograms_are_compacted() {
+    let f = parse_one(family(
+        "h",
+        pb::MetricType::Histogram,
+        vec![pb::Metric {
+            histogram: Some(pb::Histogram {
+                sample_count: Some(5),
+                schema: Some(0),
+                zero_threshold: Some(0.001),
+                // Absolute counts 0, 2, 0, 0, 3 at indexes 1..=5, then an empty span.
+                positive_span: vec![span(1, 3), span(0, 2), span(4, 0)],
+                positive_delta: vec![0, 2, -2, 0, 3],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    ));
+    let Some(NativeHistogram::Integer(h)) = f.metrics[0].histogram.as_ref().map(|h| &h.value)
+    else {
+        panic!("integer histogram expected");
+    };
+    assert_eq!(
+        h.positive_spans,
+        [BucketSpan { offset: 2, length: 1 }, BucketSpan { offset: 2, length: 1 }]
+    );
+    assert_eq!(h.positive_buckets, [2, 1]);
+
+    let f = parse_one(family(
+        "fh",
+        pb::MetricType::Histogram,
+        vec![pb::Metric {
+            histogram: Some(pb::Histogram {
+                sample_count_float: Some(1.5),
+                schema: Some(0),
+                positive_span: vec![span(0, 0), span(-1, 2), span(0, 1)],
+                positive_count: vec![0.0, 1.0, 0.5],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    ));
+    let Some(NativeHistogram::Float(h)) = f.metrics[0].histogram.as_ref().map(|h| &h.value) else {
+        panic!("float histogram expected");
+    };
+    assert_eq!(h.positive_spans, [BucketSpan { offset: 0, length: 2 }]);
+    assert_eq!(h.positive_buckets, [1.0, 0.5]);
+}
+
+#[test]
+fn native_histogram_spans_must_match_buckets() {
+    let mut h = native_int();
+    h.positive_delta.pop();
+    let body = encode(&[family(
+        "bad",
+        pb::MetricType::Histogram,
+        vec![pb::Metric { histogram: Some(h), ..Default::default() }],
+    )]);
+    assert_eq!(
+        parse_protobuf(&body).map_err(|e| e.to_string()),
+        Err(r#"histogram "bad": positive side: spans require 3 buckets, have 2"#.to_string())
+    );
+    // Read as classic, the same histogram is fine.
+    let opts = ProtoOptions { ignore_native_histograms: true, ..Default::default() };
+    assert!(parse_protobuf_with(&body, opts).is_ok());
 }
 
 #[test]
@@ -521,7 +628,9 @@ fn never_panics_on_mutated_bodies() {
             buf[i] = (seed >> 17) as u8;
         }
         let cut = (seed >> 40) as usize % (buf.len() + 1);
-        for opts in [ProtoOptions::default(), ProtoOptions { keep_classic_histograms: true }] {
+        let keep = ProtoOptions { keep_classic_histograms: true, ..Default::default() };
+        let ignore = ProtoOptions { ignore_native_histograms: true, ..Default::default() };
+        for opts in [ProtoOptions::default(), keep, ignore] {
             let _ = parse_protobuf_with(&buf, opts);
             let _ = parse_protobuf_with(&buf[..cut], opts);
         }
