@@ -102,6 +102,26 @@ fn to_map(
     m
 }
 
+impl CounterResetHint {
+    /// The hint of the sum or difference of histograms hinted `self` and `other` (as Prometheus sets it): equal
+    /// hints stay, a gauge makes a gauge, an unknown makes an unknown, and a reset meeting a non-reset (a
+    /// collision, see [`CounterResetHint::collides`]) becomes unknown.
+    pub fn combined(self, other: CounterResetHint) -> CounterResetHint {
+        use CounterResetHint::*;
+        match (self, other) {
+            _ if self == other => self,
+            (Gauge, _) | (_, Gauge) => Gauge,
+            _ => Unknown,
+        }
+    }
+
+    /// Whether one hint says counter reset and the other says none.
+    pub fn collides(self, other: CounterResetHint) -> bool {
+        use CounterResetHint::*;
+        matches!((self, other), (CounterReset, NotCounterReset) | (NotCounterReset, CounterReset))
+    }
+}
+
 impl FloatHistogram {
     /// A copy reduced to the coarser `schema` (no-op if not coarser or custom buckets).
     pub fn reduce_resolution(&self, schema: i32) -> FloatHistogram {
@@ -179,7 +199,7 @@ impl FloatHistogram {
             custom_values = self.custom_values.clone();
         }
         Ok(FloatHistogram {
-            counter_reset_hint: CounterResetHint::Unknown,
+            counter_reset_hint: self.counter_reset_hint.combined(other.counter_reset_hint),
             schema,
             zero_threshold: zt,
             zero_count: zc,
@@ -217,9 +237,12 @@ impl FloatHistogram {
         self.combine(other, -1.0)
     }
 
-    /// Multiplies every count and the sum by `f`.
+    /// Multiplies every count and the sum by `f`; a negative factor makes the result a gauge.
     pub fn scale(&self, f: f64) -> FloatHistogram {
         let mut out = self.clone();
+        if f < 0.0 {
+            out.counter_reset_hint = CounterResetHint::Gauge;
+        }
         out.count *= f;
         out.sum *= f;
         out.zero_count *= f;
@@ -330,7 +353,19 @@ impl FloatHistogram {
             return true;
         }
         if self.uses_custom_buckets() && self.custom_values != prev.custom_values {
-            return true;
+            // Different bounds: compare the buckets both reconcile to on their common bounds.
+            let common: Vec<f64> = self
+                .custom_values
+                .iter()
+                .copied()
+                .filter(|v| prev.custom_values.contains(v))
+                .collect();
+            let cur = self.rebucket_custom(&common);
+            let old = prev.rebucket_custom(&common);
+            let cur: BTreeMap<i32, f64> =
+                span_iter(&cur.positive_spans, &cur.positive_buckets).collect();
+            return span_iter(&old.positive_spans, &old.positive_buckets)
+                .any(|(i, c)| c > cur.get(&i).copied().unwrap_or(0.0));
         }
         if self.schema > prev.schema {
             return true;
@@ -391,6 +426,7 @@ fn absorb(m: &mut BTreeMap<i32, f64>, schema: i32, zt: f64, zc: &mut f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::histogram::CUSTOM_BUCKETS_SCHEMA;
 
     fn h(schema: i32, offset: i32, b: &[f64]) -> FloatHistogram {
         FloatHistogram {
@@ -413,6 +449,31 @@ mod tests {
         assert_eq!(s.schema, 0);
         assert_eq!(s.count, 5.0);
         assert_eq!(s.compact().positive_buckets.iter().sum::<f64>(), 5.0);
+    }
+
+    #[test]
+    fn combined_hints() {
+        use CounterResetHint::*;
+        let hinted = |hint| FloatHistogram { counter_reset_hint: hint, ..h(0, 0, &[1.0]) };
+        let sum = |a, b| hinted(a).add(&hinted(b)).unwrap().counter_reset_hint;
+        assert_eq!(sum(NotCounterReset, NotCounterReset), NotCounterReset);
+        assert_eq!(sum(NotCounterReset, Gauge), Gauge);
+        assert_eq!(sum(Unknown, NotCounterReset), Unknown);
+        assert_eq!(sum(CounterReset, NotCounterReset), Unknown);
+        assert!(CounterReset.collides(NotCounterReset));
+        assert_eq!(hinted(NotCounterReset).scale(-1.0).counter_reset_hint, Gauge);
+    }
+
+    #[test]
+    fn reset_across_custom_bounds() {
+        let nhcb = |bounds: &[f64], b: &[f64]| FloatHistogram {
+            custom_values: bounds.to_vec(),
+            ..h(CUSTOM_BUCKETS_SCHEMA, 0, b)
+        };
+        // (-Inf,5] 1, (5,10] 1, (10,+Inf] 1 reconciles to (-Inf,5] 1, (5,+Inf] 2 against bounds [5].
+        let prev = nhcb(&[5.0], &[1.0, 2.0]);
+        assert!(!nhcb(&[5.0, 10.0], &[1.0, 1.0, 1.0]).detect_reset(&prev));
+        assert!(nhcb(&[5.0, 10.0], &[2.0, 0.0, 1.0]).detect_reset(&prev));
     }
 
     #[test]

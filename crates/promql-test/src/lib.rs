@@ -2,6 +2,7 @@
 //! and `eval instant|range` with `expect` lines, with the harness's semantics: every instant eval is re-run with
 //! `@` pinned on every selector at several evaluation times, and as a range query around its time.
 
+mod chunk_hints;
 mod compare;
 mod nhcb;
 mod script;
@@ -13,6 +14,7 @@ use promql::{Engine, EngineOptions, QueryResult, QueryValue};
 use promql_syntax::{Expr, ParserOptions, SequenceValue};
 use storage::{AppendOptions, Appendable, MemStorage};
 
+use crate::chunk_hints::ChunkHints;
 pub use script::{Command, EvalCmd, Expect, ExpectKind, LoadCmd, parse_script};
 
 /// The result of one file.
@@ -76,12 +78,18 @@ fn load(storage: &MemStorage, l: &LoadCmd) -> Result<(), String> {
     let mut app = storage.appender();
     for (labels, vals) in &l.series {
         let mut t = 0i64;
+        let mut hints = ChunkHints::default();
         for v in vals {
             let value = match v {
                 SequenceValue::Omitted => None,
-                SequenceValue::Float(f) => Some(Value::Float(*f)),
+                SequenceValue::Float(f) => {
+                    hints.float();
+                    Some(Value::Float(*f))
+                }
                 SequenceValue::Histogram(h, _) => {
-                    Some(Value::FloatHistogram(Arc::new((**h).clone())))
+                    let mut h = (**h).clone();
+                    hints.histogram(&mut h);
+                    Some(Value::FloatHistogram(Arc::new(h)))
                 }
             };
             if let Some(value) = value {
@@ -93,7 +101,9 @@ fn load(storage: &MemStorage, l: &LoadCmd) -> Result<(), String> {
     }
     if l.with_nhcb {
         for (labels, points) in nhcb::convert(&l.series, l.gap) {
-            for (t, h) in points {
+            let mut hints = ChunkHints::default();
+            for (t, mut h) in points {
+                hints.histogram(&mut h);
                 app.append(
                     0,
                     &labels,

@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 use crate::annotations::Anno;
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Res};
+use crate::kahan_hist::{KahanHistogram, KahanMean};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series};
 
 /// Kahan-compensated increment, as Prometheus sums floats.
@@ -55,12 +56,13 @@ struct Group {
     incremental_mean: bool,
     has_float: bool,
     has_hist: bool,
-    hist: Option<FloatHistogram>,
+    hist: Option<HistAcc>,
     incompatible: bool,
     values: Vec<f64>,
     drop_name: bool,
     reset_seen: bool,
     not_reset_seen: bool,
+    bounds_reconciled: bool,
 }
 
 /// Go's `container/heap` over samples, so ties resolve exactly as in Prometheus.
@@ -313,7 +315,11 @@ impl Evaluator<'_, '_> {
                     AggOp::Avg | AggOp::Sum => match h {
                         None => g.has_float = true,
                         Some(h) => {
-                            g.hist = Some((**h).clone());
+                            g.hist = Some(if a.op == AggOp::Avg {
+                                HistAcc::Mean(KahanMean::new(h))
+                            } else {
+                                HistAcc::Sum(KahanHistogram::new(h))
+                            });
                             g.has_hist = true;
                             note_hint(g, h);
                         }
@@ -435,7 +441,10 @@ impl Evaluator<'_, '_> {
                 continue;
             }
             let mut f = g.f;
-            let mut hist = g.hist;
+            let mut hist = g.hist.as_ref().map(|acc| match acc {
+                HistAcc::Sum(s) => s.finish(),
+                HistAcc::Mean(m) => m.finish(),
+            });
             match a.op {
                 AggOp::Avg | AggOp::Sum => {
                     if g.has_float && g.has_hist {
@@ -446,9 +455,6 @@ impl Evaluator<'_, '_> {
                         continue;
                     }
                     if g.has_hist {
-                        if a.op == AggOp::Avg {
-                            hist = hist.map(|h| h.scale(1.0 / g.count));
-                        }
                         hist = hist.map(|h| h.compact());
                     } else if a.op == AggOp::Avg {
                         f = if g.incremental_mean {
@@ -468,6 +474,9 @@ impl Evaluator<'_, '_> {
             }
             if g.reset_seen && g.not_reset_seen {
                 annos.add(Anno::HistogramCounterResetCollision("aggregation"), epos);
+            }
+            if g.bounds_reconciled {
+                annos.add(Anno::MismatchedCustomBuckets("aggregation"), epos);
             }
             let s = &mut result[ri];
             match hist {
@@ -645,16 +654,28 @@ impl Evaluator<'_, '_> {
 fn add_histogram(g: &mut Group, h: &FloatHistogram) -> bool {
     g.has_hist = true;
     note_hint(g, h);
-    if let Some(cur) = &g.hist {
-        match cur.add(h) {
-            Ok(v) => g.hist = Some(v),
-            Err(_) => {
-                g.incompatible = true;
-                return false;
-            }
+    let added = match &mut g.hist {
+        None => return true,
+        Some(HistAcc::Sum(s)) => s.add(h),
+        Some(HistAcc::Mean(m)) => m.add(h),
+    };
+    match added {
+        Ok(reconciled) => {
+            g.bounds_reconciled |= reconciled;
+            true
+        }
+        Err(_) => {
+            g.incompatible = true;
+            false
         }
     }
-    true
+}
+
+/// The histogram of a `sum` or `avg` group so far.
+#[derive(Clone)]
+enum HistAcc {
+    Sum(KahanHistogram),
+    Mean(KahanMean),
 }
 
 fn note_hint(g: &mut Group, h: &FloatHistogram) {

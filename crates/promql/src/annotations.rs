@@ -25,6 +25,10 @@ pub(crate) enum Anno {
     IncompatibleBucketLayout(&'static str),
     SortInRangeQuery,
     HistogramCounterResetCollision(&'static str),
+    MismatchedCustomBuckets(&'static str),
+    QuantileNaNResult(String),
+    QuantileNaNSkew(String),
+    FractionNaNs(String),
 }
 
 impl Anno {
@@ -36,6 +40,10 @@ impl Anno {
                 | Anno::IncompatibleTypesInBinOp(..)
                 | Anno::HistogramIgnoredInAggregation(_)
                 | Anno::HistogramIgnoredInMixedRange(_)
+                | Anno::MismatchedCustomBuckets(_)
+                | Anno::QuantileNaNResult(_)
+                | Anno::QuantileNaNSkew(_)
+                | Anno::FractionNaNs(_)
         )
     }
 
@@ -91,6 +99,21 @@ impl Anno {
             }
             Anno::HistogramCounterResetCollision(op) => {
                 format!("PromQL warning: conflicting counter resets during histogram {op}")
+            }
+            Anno::QuantileNaNResult(m) => format!(
+                "PromQL info: input to histogram_quantile has NaN observations, result is NaN{}",
+                name(m)
+            ),
+            Anno::QuantileNaNSkew(m) => format!(
+                "PromQL info: input to histogram_quantile has NaN observations, result is skewed higher{}",
+                name(m)
+            ),
+            Anno::FractionNaNs(m) => format!(
+                "PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions{}",
+                name(m)
+            ),
+            Anno::MismatchedCustomBuckets(op) => {
+                format!("PromQL info: mismatched custom buckets were reconciled during {op}")
             }
         }
     }

@@ -9,6 +9,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::annotations::Anno;
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Res};
+use crate::functions::{bounds_reconciled, hist_equals};
+use crate::trim::trim;
 use crate::value::{Matrix, Sample, Vector};
 
 fn changes_schema(op: BinOp) -> bool {
@@ -41,20 +43,6 @@ pub(crate) fn scalar_binop(op: BinOp, l: f64, r: f64) -> f64 {
 /// Go's `math.Mod` (same as Rust's `%` on floats).
 fn go_mod(l: f64, r: f64) -> f64 {
     l % r
-}
-
-fn hist_equal(a: &FloatHistogram, b: &FloatHistogram) -> bool {
-    let (a, b) = (a.compact(), b.compact());
-    a.schema == b.schema
-        && a.count.to_bits() == b.count.to_bits()
-        && (a.sum == b.sum || (a.sum.is_nan() && b.sum.is_nan()))
-        && a.zero_threshold == b.zero_threshold
-        && a.zero_count == b.zero_count
-        && a.positive_spans == b.positive_spans
-        && a.negative_spans == b.negative_spans
-        && a.positive_buckets == b.positive_buckets
-        && a.negative_buckets == b.negative_buckets
-        && a.custom_values == b.custom_values
 }
 
 type ElemResult = (f64, Option<Arc<FloatHistogram>>, bool);
@@ -92,7 +80,9 @@ fn elem_binop(
         },
         (Some(h), None) => match op {
             BinOp::Mul => Ok((0.0, Some(Arc::new(h.scale(r).compact())), true)),
-            BinOp::Div => Ok((0.0, Some(Arc::new(h.scale(1.0 / r).compact())), true)),
+            BinOp::Div => Ok((0.0, Some(Arc::new(div_histogram(h, r).compact())), true)),
+            BinOp::TrimUpper => Ok((0.0, Some(Arc::new(trim(h, r, true))), true)),
+            BinOp::TrimLower => Ok((0.0, Some(Arc::new(trim(h, r, false))), true)),
             _ => incompatible(),
         },
         (Some(a), Some(b)) => match op {
@@ -107,11 +97,32 @@ fn elem_binop(
                 }
                 Err(_) => Err(Anno::IncompatibleBucketLayout(op.as_str())),
             },
-            BinOp::Eql => Ok((0.0, Some(a.clone()), hist_equal(a, b))),
-            BinOp::Neq => Ok((0.0, Some(a.clone()), !hist_equal(a, b))),
+            BinOp::Eql => Ok((0.0, Some(a.clone()), hist_equals(a, b))),
+            BinOp::Neq => Ok((0.0, Some(a.clone()), !hist_equals(a, b))),
             _ => incompatible(),
         },
     }
+}
+
+/// `h / r`; dividing by zero leaves only the (infinite or NaN) totals and zero bucket, as in Prometheus.
+fn div_histogram(h: &FloatHistogram, r: f64) -> FloatHistogram {
+    let mut out = h.clone();
+    out.count /= r;
+    out.sum /= r;
+    out.zero_count /= r;
+    if r == 0.0 {
+        out.positive_spans.clear();
+        out.negative_spans.clear();
+        out.positive_buckets.clear();
+        out.negative_buckets.clear();
+        return out;
+    }
+    out.positive_buckets.iter_mut().for_each(|b| *b /= r);
+    out.negative_buckets.iter_mut().for_each(|b| *b /= r);
+    if r < 0.0 {
+        out.counter_reset_hint = model::CounterResetHint::Gauge;
+    }
+    out
 }
 
 /// The matching signature of a series.
@@ -233,6 +244,29 @@ impl Evaluator<'_, '_> {
         out
     }
 
+    /// The annotations of adding or subtracting two histograms: conflicting counter-reset hints and reconciled
+    /// custom bucket bounds.
+    fn note_histogram_combination(
+        &self,
+        op: BinOp,
+        a: &FloatHistogram,
+        b: &FloatHistogram,
+        pos: PosRange,
+    ) {
+        let what = match op {
+            BinOp::Add => "addition",
+            BinOp::Sub => "subtraction",
+            _ => return,
+        };
+        let mut annos = self.ctx.annos.borrow_mut();
+        if a.counter_reset_hint.collides(b.counter_reset_hint) {
+            annos.add(Anno::HistogramCounterResetCollision(what), pos);
+        }
+        if bounds_reconciled(a, b) {
+            annos.add(Anno::MismatchedCustomBuckets(what), pos);
+        }
+    }
+
     fn vector_binop(
         &self,
         op: BinOp,
@@ -295,6 +329,9 @@ impl Evaluator<'_, '_> {
                     return Ok(());
                 }
             };
+            if let (Some(a), Some(b)) = (hl, hr) {
+                self.note_histogram_combination(op, a, b, pos);
+            }
             if return_bool {
                 h = None;
                 f = if keep { 1.0 } else { 0.0 };

@@ -12,6 +12,7 @@ use storage::Queryable;
 use crate::annotations::{Annotation, Annotations};
 use crate::error::QueryError;
 use crate::eval::{Ctx, EvalValue, Evaluator, merge_same_labels};
+use crate::stats_decoding::stats_selectors;
 use crate::value::{Matrix, QueryValue, Sample, Series};
 
 /// Engine settings (Prometheus's `--query.*` flags and feature flags).
@@ -152,6 +153,7 @@ impl Engine {
             query_start: start,
             query_end: end,
             query_step: step,
+            stats_selectors: stats_selectors(&expr),
         };
         let ev = Evaluator { ctx: &ctx, start, end, interval: step.max(1) };
         let value = ev.eval(&expr).and_then(|v| shape(v, ty, start, step == 0));

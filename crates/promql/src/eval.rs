@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use model::{FloatHistogram, Labels, Matcher, is_stale_nan};
 use promql_syntax::{
-    AtModifier, Duration, Expr, MatrixSelector, SubqueryExpr, ValueType, VectorSelector,
+    AtModifier, Duration, Expr, MatrixSelector, PosRange, SubqueryExpr, ValueType, VectorSelector,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use storage::{Queryable, SelectHints, ValueKind};
 
 use crate::annotations::Annotations;
@@ -32,6 +32,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) query_start: i64,
     pub(crate) query_end: i64,
     pub(crate) query_step: i64,
+    /// Selectors whose histograms are read for count and sum only (see [`crate::stats_decoding`]).
+    pub(crate) stats_selectors: FxHashSet<PosRange>,
 }
 
 /// A value during evaluation.
@@ -272,7 +274,29 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         Ok(out)
     }
 
+    /// Loads the series of selector `vs` like [`Evaluator::load`], with the counter-reset hints Prometheus gives
+    /// selectors read for count and sum only.
+    pub(crate) fn load_selector(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+        func: Option<&str>,
+        range: i64,
+    ) -> Res<Vec<Loaded>> {
+        let mut loaded = self.load(&vs.matchers, mint, maxt, func, range)?;
+        if self.ctx.stats_selectors.contains(&vs.pos) {
+            for s in &mut loaded {
+                crate::stats_decoding::detect_hints(&mut s.hists);
+            }
+        }
+        Ok(loaded)
+    }
+
     fn eval_vector_selector(&self, vs: &VectorSelector) -> Res<Matrix> {
+        if vs.smoothed {
+            return self.eval_smoothed_selector(vs);
+        }
         let offset = vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
         let at = self.at_time(vs.timestamp, vs.at);
         let lookback = self.ctx.lookback;
@@ -280,7 +304,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             Some(a) => (a - offset - lookback, a - offset),
             None => (self.start - offset - lookback, self.end - offset),
         };
-        let loaded = self.load(&vs.matchers, mint, maxt, None, 0)?;
+        let loaded = self.load_selector(vs, mint, maxt, None, 0)?;
         let mut out = Vec::with_capacity(loaded.len());
         for s in loaded {
             let mut series = Series {
@@ -338,6 +362,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
 
     /// The raw windows of a range selector, for an instant query returning a matrix.
     fn eval_matrix_selector_raw(&self, ms: &MatrixSelector) -> Res<Matrix> {
+        if ms.vs.anchored || ms.vs.smoothed {
+            return self.eval_extended_matrix_raw(ms);
+        }
         let range = self.dur_ms(&ms.range);
         let offset = ms.vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
         let at = self.at_time(ms.vs.timestamp, ms.vs.at);

@@ -8,6 +8,7 @@ use promql_syntax::{Call, Expr};
 use crate::annotations::Anno;
 use crate::error::QueryError;
 use crate::eval::{Evaluator, Res, StepArg, merge_same_labels};
+use crate::extended;
 use crate::range_fns::{self, Window};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
 
@@ -33,16 +34,29 @@ pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
 const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
 const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
 
-/// Float equality for histograms, as `changes()` and `==` use it.
+/// Data equality of histograms, as `changes()` and `==` use it (Prometheus's `FloatHistogram.Equals`): values
+/// compare by bit pattern (so equal NaNs match), custom bounds only matter for custom buckets, and the
+/// counter-reset hint is ignored.
 pub(crate) fn hist_equals(a: &FloatHistogram, b: &FloatHistogram) -> bool {
     let (a, b) = (a.compact(), b.compact());
-    a == b
-        || (a.sum.is_nan() && b.sum.is_nan() && {
-            let (mut a2, mut b2) = (a.clone(), b.clone());
-            a2.sum = 0.0;
-            b2.sum = 0.0;
-            a2 == b2
-        })
+    let bits = |x: &[f64], y: &[f64]| {
+        x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+    };
+    a.schema == b.schema
+        && a.count.to_bits() == b.count.to_bits()
+        && a.sum.to_bits() == b.sum.to_bits()
+        && (!a.uses_custom_buckets() || a.custom_values == b.custom_values)
+        && a.zero_threshold == b.zero_threshold
+        && a.zero_count.to_bits() == b.zero_count.to_bits()
+        && a.negative_spans == b.negative_spans
+        && bits(&a.negative_buckets, &b.negative_buckets)
+        && a.positive_spans == b.positive_spans
+        && bits(&a.positive_buckets, &b.positive_buckets)
+}
+
+/// Whether adding or subtracting `a` and `b` reconciles differing custom bucket bounds (onto the common ones).
+pub(crate) fn bounds_reconciled(a: &FloatHistogram, b: &FloatHistogram) -> bool {
+    a.uses_custom_buckets() && b.uses_custom_buckets() && a.custom_values != b.custom_values
 }
 
 /// The `{{…}}` notation of a histogram, used by `count_values`.
@@ -126,7 +140,7 @@ impl Evaluator<'_, '_> {
             params.push(vals);
         }
         let arg = c.args[mi].unparen();
-        let (series, range, offset, at) = match arg {
+        let (series, range, offset, at, (before, after), (anchored, smoothed)) = match arg {
             Expr::MatrixSelector(ms) => {
                 if ms.vs.anchored && !ANCHORED_SAFE.contains(&name) {
                     return Err(QueryError::Execution(format!(
@@ -147,20 +161,16 @@ impl Evaluator<'_, '_> {
                     Some(a) => (a - offset - range, a - offset),
                     None => (self.start - offset - range, self.end - offset),
                 };
-                if ms.vs.anchored || ms.vs.smoothed {
-                    return Err(QueryError::Execution(
-                        "the anchored and smoothed modifiers are not supported by this engine yet"
-                            .into(),
-                    ));
-                }
-                let loaded = self.load(&ms.vs.matchers, mint, maxt, Some(name), range)?;
-                (loaded, range, offset, at)
+                let reach = extended::reach(&ms.vs, self.ctx.lookback);
+                let loaded =
+                    self.load_selector(&ms.vs, mint - reach.0, maxt + reach.1, Some(name), range)?;
+                (loaded, range, offset, at, reach, (ms.vs.anchored, ms.vs.smoothed))
             }
             Expr::Subquery(sq) => {
                 let (loaded, at) = self.eval_subquery(sq)?;
                 let range = self.dur_ms(&sq.range);
                 let offset = sq.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
-                (loaded, range, offset, at)
+                (loaded, range, offset, at, (0, 0), (false, false))
             }
             _ => return Err(QueryError::Execution("expected range vector argument".into())),
         };
@@ -185,7 +195,8 @@ impl Evaluator<'_, '_> {
                     sparams[k] = p[step];
                 }
                 let r = at.unwrap_or(ts) - offset;
-                let lo = r - range;
+                let lo = r - range - before;
+                let r = r + after;
                 let value = {
                     // Windows move forward monotonically unless `@` pins them.
                     if at.is_some() {
@@ -225,6 +236,8 @@ impl Evaluator<'_, '_> {
                             range,
                             offset,
                             pos,
+                            anchored,
+                            smoothed,
                         };
                         range_fns::call(name, &w, &sparams, &mut annos)
                     }
@@ -679,120 +692,19 @@ impl Evaluator<'_, '_> {
                 })
                 .collect(),
             "histogram_fraction" => {
-                let (lo, hi) = (a[0].scalar(), a[1].scalar());
-                let mut out: Vector = Vec::new();
-                let mut groups: Vec<ClassicGroup> = Vec::new();
-                let mut idx: rustc_hash::FxHashMap<Labels, usize> =
-                    rustc_hash::FxHashMap::default();
-                for s in a[2].vector() {
-                    if let Some(h) = &s.h {
-                        out.push(Sample {
-                            metric: s.metric.clone(),
-                            t: ts,
-                            f: hist_fraction(lo, hi, h),
-                            h: None,
-                            drop_name: true,
-                        });
-                        continue;
-                    }
-                    let le = s.metric.get(model::BUCKET_LABEL);
-                    let Some(upper) = promql_syntax::parse_number(le).filter(|_| !le.is_empty())
-                    else {
-                        self.ctx.annos.borrow_mut().add(
-                            Anno::BadBucketLabel(
-                                le.to_string(),
-                                s.metric.metric_name().to_string(),
-                            ),
-                            c.args[2].pos(),
-                        );
-                        continue;
-                    };
-                    let key = s.metric.drop_names(&[model::BUCKET_LABEL, METRIC_NAME_LABEL]);
-                    let i = *idx.entry(key.clone()).or_insert_with(|| {
-                        groups.push((key, Vec::new(), false));
-                        groups.len() - 1
-                    });
-                    groups[i].1.push((upper, s.f));
-                }
-                for (key, mut buckets, _) in groups {
-                    let f = bucket_fraction(lo, hi, &mut buckets);
-                    out.push(Sample { metric: key, t: ts, f, h: None, drop_name: false });
-                }
-                out
+                self.histogram_fraction(c, a[0].scalar(), a[1].scalar(), a[2].vector(), ts)
             }
-            "histogram_quantile" => self.histogram_quantile(c, a[0].scalar(), a[1].vector(), ts),
+            "histogram_quantile" => {
+                self.histogram_quantiles(c, &[a[0].scalar()], None, a[1].vector(), ts)
+            }
+            "histogram_quantiles" => {
+                let qs: Vec<f64> = a[2..].iter().map(StepArg::scalar).collect();
+                self.histogram_quantiles(c, &qs, Some(a[1].string()), a[0].vector(), ts)
+            }
             _ => Vec::new(),
         })
     }
-
-    fn histogram_quantile(&self, c: &Call, q: f64, v: &[Sample], ts: i64) -> Vector {
-        if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            self.ctx.annos.borrow_mut().add(Anno::InvalidQuantile(q), c.args[0].pos());
-        }
-        let mut out = Vec::new();
-        // Classic buckets grouped by labels without `le`.
-        let mut groups: Vec<ClassicGroup> = Vec::new();
-        let mut idx: rustc_hash::FxHashMap<Labels, usize> = rustc_hash::FxHashMap::default();
-        let mut natives: Vec<&Sample> = Vec::new();
-        for s in v {
-            if let Some(h) = &s.h {
-                let _ = h;
-                natives.push(s);
-                continue;
-            }
-            let le = s.metric.get(model::BUCKET_LABEL);
-            let upper = match promql_syntax::parse_number(le) {
-                Some(u) if !le.is_empty() => u,
-                _ => {
-                    self.ctx.annos.borrow_mut().add(
-                        Anno::BadBucketLabel(le.to_string(), s.metric.metric_name().to_string()),
-                        c.args[1].pos(),
-                    );
-                    continue;
-                }
-            };
-            let key = s.metric.drop_names(&[model::BUCKET_LABEL, METRIC_NAME_LABEL]);
-            let i = *idx.entry(key.clone()).or_insert_with(|| {
-                groups.push((key, Vec::new(), false));
-                groups.len() - 1
-            });
-            groups[i].1.push((upper, s.f));
-        }
-        for s in natives {
-            let key = s.metric.drop_names(&[METRIC_NAME_LABEL]);
-            if idx.contains_key(&key) {
-                self.ctx.annos.borrow_mut().add(
-                    Anno::MixedClassicNative(s.metric.metric_name().to_string()),
-                    c.args[1].pos(),
-                );
-                if let Some(i) = idx.get(&key) {
-                    groups[*i].2 = true;
-                }
-                continue;
-            }
-            let Some(h) = &s.h else { continue };
-            let v = hist_quantile(q, h);
-            out.push(Sample { metric: s.metric.clone(), t: ts, f: v, h: None, drop_name: true });
-        }
-        for (key, mut buckets, mixed) in groups {
-            if mixed {
-                continue;
-            }
-            let (v, forced) = bucket_quantile(q, &mut buckets);
-            if forced {
-                self.ctx
-                    .annos
-                    .borrow_mut()
-                    .add(Anno::ForcedMonotonicity(String::new()), c.args[1].pos());
-            }
-            out.push(Sample { metric: key, t: ts, f: v, h: None, drop_name: false });
-        }
-        out
-    }
 }
-
-/// A classic histogram's labels, `(le, count)` buckets, and whether native histograms collide with it.
-type ClassicGroup = (Labels, Vec<(f64, f64)>, bool);
 
 /// Go's `math.Max`: NaN if either is NaN.
 fn go_max(a: f64, b: f64) -> f64 {
@@ -913,210 +825,6 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     (ab.len() - i).cmp(&(bb.len() - j))
-}
-
-/// Classic buckets sorted by upper bound with equal bounds merged; `None` without a `+Inf` bucket.
-fn sorted_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return None;
-    }
-    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match co.last_mut() {
-            Some(l) if l.0 == b.0 => l.1 += b.1,
-            _ => co.push(*b),
-        }
-    }
-    Some(co)
-}
-
-/// Quantile over classic buckets `(upper bound, cumulative count)`; also reports forced monotonicity.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
-    if q.is_nan() {
-        return (f64::NAN, false);
-    }
-    if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
-    }
-    if q > 1.0 {
-        return (f64::INFINITY, false);
-    }
-    let Some(mut co) = sorted_buckets(buckets) else { return (f64::NAN, false) };
-    let mut forced = false;
-    let mut prev = co[0].1;
-    for b in co.iter_mut().skip(1) {
-        let cur = b.1;
-        if cur == prev {
-            continue;
-        }
-        if almost_equal(prev, cur, 1e-12) {
-            b.1 = prev;
-            continue;
-        }
-        if cur < prev {
-            b.1 = prev;
-            forced = true;
-            continue;
-        }
-        prev = cur;
-    }
-    if co.len() < 2 {
-        return (f64::NAN, forced);
-    }
-    let obs = co[co.len() - 1].1;
-    if obs == 0.0 {
-        return (f64::NAN, forced);
-    }
-    let mut rank = q * obs;
-    let b = co[..co.len() - 1].iter().position(|x| x.1 >= rank).unwrap_or(co.len() - 1);
-    let v = if b == co.len() - 1 {
-        co[co.len() - 2].0
-    } else if b == 0 && co[0].0 <= 0.0 {
-        co[0].0
-    } else {
-        let mut start = 0.0;
-        let end = co[b].0;
-        let mut count = co[b].1;
-        if b > 0 {
-            start = co[b - 1].0;
-            count -= co[b - 1].1;
-            rank -= co[b - 1].1;
-        }
-        start + (end - start) * (rank / count)
-    };
-    (v, forced)
-}
-
-/// Fraction of observations between `lo` and `hi` in classic buckets `(upper bound, cumulative count)`, with
-/// linear interpolation inside buckets.
-fn bucket_fraction(lo: f64, hi: f64, buckets: &mut [(f64, f64)]) -> f64 {
-    let Some(co) = sorted_buckets(buckets) else { return f64::NAN };
-    let count = co[co.len() - 1].1;
-    if count == 0.0 || lo.is_nan() || hi.is_nan() {
-        return f64::NAN;
-    }
-    if lo >= hi {
-        return 0.0;
-    }
-    let rank_at = |v: f64| -> f64 {
-        let mut prev_count = 0.0;
-        for (i, (upper, c)) in co.iter().enumerate() {
-            let lower = if i == 0 {
-                if *upper > 0.0 { 0.0 } else { f64::NEG_INFINITY }
-            } else {
-                co[i - 1].0
-            };
-            if v <= lower {
-                return prev_count;
-            }
-            if v < *upper {
-                if upper.is_infinite() || lower.is_infinite() {
-                    return if upper.is_infinite() { prev_count } else { *c };
-                }
-                return prev_count + (c - prev_count) * (v - lower) / (upper - lower);
-            }
-            prev_count = *c;
-        }
-        count
-    };
-    (rank_at(hi).min(count) - rank_at(lo).min(count)) / count
-}
-
-/// Quantile of a native histogram (exponential interpolation inside exponential buckets, linear otherwise).
-pub(crate) fn hist_quantile(q: f64, h: &FloatHistogram) -> f64 {
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    if h.count == 0.0 || q.is_nan() {
-        return f64::NAN;
-    }
-    let buckets = h.all_buckets();
-    let rank = q * h.count;
-    let mut count = 0.0;
-    let mut chosen = None;
-    for b in &buckets {
-        if b.count == 0.0 {
-            continue;
-        }
-        count += b.count;
-        chosen = Some(*b);
-        if count >= rank {
-            break;
-        }
-    }
-    let Some(b) = chosen else { return f64::NAN };
-    if b.lower < 0.0 && b.upper > 0.0 {
-        // Zero bucket.
-        let (lo, hi) = (b.lower, b.upper);
-        let start_count = count - b.count;
-        let frac = (rank - start_count) / b.count;
-        let has_neg = buckets.iter().any(|x| x.upper <= 0.0 && x.count > 0.0);
-        let has_pos = buckets.iter().any(|x| x.lower >= 0.0 && x.count > 0.0);
-        if !has_neg && has_pos {
-            return hi * frac;
-        }
-        if has_neg && !has_pos {
-            return lo + (0.0 - lo) * frac;
-        }
-        return lo + (hi - lo) * frac;
-    }
-    let start_count = count - b.count;
-    let mut frac = (rank - start_count) / b.count;
-    if frac > 1.0 {
-        frac = 1.0;
-    }
-    if h.uses_custom_buckets() || b.lower == f64::NEG_INFINITY || b.upper == f64::INFINITY {
-        if b.upper == f64::INFINITY {
-            return b.lower;
-        }
-        if b.lower == f64::NEG_INFINITY {
-            return b.upper;
-        }
-        let lower =
-            if h.uses_custom_buckets() && b.index == 0 && b.upper > 0.0 { 0.0 } else { b.lower };
-        return lower + (b.upper - lower) * frac;
-    }
-    if b.upper <= 0.0 {
-        // Negative bucket: interpolate exponentially from the upper (closer to zero) end.
-        let (lo, hi) = (-b.upper, -b.lower);
-        return -(hi * (lo / hi).powf(frac));
-    }
-    b.lower * (b.upper / b.lower).powf(frac)
-}
-
-fn hist_fraction(lo: f64, hi: f64, h: &FloatHistogram) -> f64 {
-    if h.count == 0.0 || lo.is_nan() || hi.is_nan() {
-        return f64::NAN;
-    }
-    if lo >= hi {
-        return 0.0;
-    }
-    let mut total = 0.0;
-    for b in h.all_buckets() {
-        let (bl, bu) = (b.lower, b.upper);
-        if bu <= lo || bl >= hi {
-            continue;
-        }
-        let ol = bl.max(lo);
-        let ou = bu.min(hi);
-        let frac = if ol <= bl && ou >= bu {
-            1.0
-        } else if bl.is_infinite() || bu.is_infinite() {
-            if (bl.is_infinite() && ou >= bu) || (bu.is_infinite() && ol <= bl) { 1.0 } else { 0.0 }
-        } else if h.uses_custom_buckets() || (bl < 0.0 && bu > 0.0) || bl == 0.0 {
-            (ou - ol) / (bu - bl)
-        } else if bl > 0.0 {
-            (ou.ln() - ol.ln()) / (bu.ln() - bl.ln())
-        } else {
-            ((-ol).ln() - (-ou).ln()) / ((-bl).ln() - (-bu).ln())
-        };
-        total += b.count * frac;
-    }
-    total / h.count
 }
 
 fn hist_variance(h: &FloatHistogram) -> f64 {

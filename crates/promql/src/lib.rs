@@ -10,8 +10,14 @@ mod binary;
 mod engine;
 mod error;
 mod eval;
+mod extended;
 mod functions;
+mod histogram_fns;
+mod kahan_hist;
+mod quantile;
 mod range_fns;
+mod stats_decoding;
+mod trim;
 mod value;
 
 pub use annotations::Annotation;

@@ -7,6 +7,9 @@ use promql_syntax::PosRange;
 
 use crate::aggregate::{kahan_inc, quantile};
 use crate::annotations::Anno;
+use crate::extended;
+use crate::functions::bounds_reconciled;
+use crate::kahan_hist::{KahanHistogram, KahanMean};
 use crate::value::{FPoint, HPoint};
 
 /// One series' samples in a window, plus what the function needs to know about the window.
@@ -24,6 +27,10 @@ pub(crate) struct Window<'a> {
     pub(crate) offset: i64,
     /// Position of the range argument, for annotations.
     pub(crate) pos: PosRange,
+    /// The selector is `anchored` (the window then includes samples up to one lookback delta before its start).
+    pub(crate) anchored: bool,
+    /// The selector is `smoothed` (the window then includes samples up to one lookback delta beyond either end).
+    pub(crate) smoothed: bool,
 }
 
 pub(crate) type Out = Option<(f64, Option<Arc<FloatHistogram>>)>;
@@ -45,6 +52,14 @@ pub(crate) fn call(
 ) -> Out {
     let fl = w.floats;
     let hs = w.hists;
+    if w.anchored || w.smoothed {
+        match func {
+            "rate" => return extended::rate(w, true, true, annos),
+            "increase" => return extended::rate(w, true, false, annos),
+            "delta" => return extended::rate(w, false, false, annos),
+            _ => {}
+        }
+    }
     match func {
         "rate" => extrapolated_rate(w, true, true, annos),
         "increase" => extrapolated_rate(w, true, false, annos),
@@ -253,31 +268,34 @@ fn avg(fl: &[FPoint]) -> f64 {
 
 fn hist_sum_avg(w: &Window<'_>, is_avg: bool, annos: &mut Vec<(Anno, PosRange)>) -> Out {
     let hs = w.hists;
-    let mut sum = (*hs[0].h).clone();
-    let (mut reset, mut not_reset) = (false, false);
-    let mut track = |h: &FloatHistogram| match h.counter_reset_hint {
-        CounterResetHint::CounterReset => reset = true,
-        CounterResetHint::NotCounterReset => not_reset = true,
-        _ => {}
-    };
-    track(&sum);
-    for p in &hs[1..] {
-        track(&p.h);
-        match sum.add(&p.h) {
-            Ok(v) => sum = v,
-            Err(_) => {
-                annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
-                return None;
-            }
-        }
-    }
-    if reset && not_reset {
+    let seen = |hint| hs.iter().any(|p| p.h.counter_reset_hint == hint);
+    if seen(CounterResetHint::CounterReset) && seen(CounterResetHint::NotCounterReset) {
         annos.push((Anno::HistogramCounterResetCollision("aggregation"), w.pos));
     }
-    if is_avg {
-        sum = sum.scale(1.0 / hs.len() as f64);
+    let mut reconciled = false;
+    let result = if is_avg {
+        let mut mean = KahanMean::new(&hs[0].h);
+        hs[1..]
+            .iter()
+            .try_for_each(|p| mean.add(&p.h).map(|r| reconciled |= r))
+            .map(|_| mean.finish())
+    } else {
+        let mut sum = KahanHistogram::new(&hs[0].h);
+        hs[1..]
+            .iter()
+            .try_for_each(|p| sum.add(&p.h).map(|r| reconciled |= r))
+            .map(|_| sum.finish())
+    };
+    if reconciled {
+        annos.push((Anno::MismatchedCustomBuckets("aggregation"), w.pos));
     }
-    Some((0.0, Some(Arc::new(sum.compact()))))
+    match result {
+        Ok(h) => Some((0.0, Some(Arc::new(h.compact())))),
+        Err(_) => {
+            annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+            None
+        }
+    }
 }
 
 pub(crate) fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64, f64) {
@@ -318,8 +336,14 @@ fn changes_resets(w: &Window<'_>, resets: bool) -> Out {
         F(f64),
         H(Arc<FloatHistogram>),
     }
-    let mut merged: Vec<(i64, V)> = w.floats.iter().map(|p| (p.t, V::F(p.f))).collect();
-    merged.extend(w.hists.iter().map(|p| (p.t, V::H(p.h.clone()))));
+    let (fl, hs) = if w.anchored {
+        let (fi, hi) = extended::anchored_start(w.floats, w.hists, w.ts - w.offset - w.range)?;
+        (&w.floats[fi..], &w.hists[hi..])
+    } else {
+        (w.floats, w.hists)
+    };
+    let mut merged: Vec<(i64, V)> = fl.iter().map(|p| (p.t, V::F(p.f))).collect();
+    merged.extend(hs.iter().map(|p| (p.t, V::H(p.h.clone()))));
     if merged.is_empty() {
         return None;
     }
@@ -416,6 +440,9 @@ fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)
             }
             let mut r = (**hb).clone();
             if !is_rate || !hb.detect_reset(ha) {
+                if bounds_reconciled(hb, ha) {
+                    annos.push((Anno::MismatchedCustomBuckets("subtraction"), w.pos));
+                }
                 match r.sub(ha) {
                     Ok(v) => r = v,
                     Err(_) => {
@@ -524,51 +551,62 @@ fn histogram_rate(
     annos: &mut Vec<(Anno, PosRange)>,
 ) -> Option<FloatHistogram> {
     let points = w.hists;
-    let prev = &points[0].h;
+    let mixed = |annos: &mut Vec<(Anno, PosRange)>| {
+        annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+        None
+    };
+    let is_gauge = |h: &FloatHistogram| h.counter_reset_hint == CounterResetHint::Gauge;
     let last = &points[points.len() - 1].h;
-    let usingcustom = last.uses_custom_buckets();
-    let mut min_schema = last.schema.min(prev.schema);
-    for p in points {
-        if p.h.uses_custom_buckets() != usingcustom {
-            annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
-            return None;
-        }
-        min_schema = min_schema.min(p.h.schema);
-    }
-    if is_counter
-        && (prev.counter_reset_hint == CounterResetHint::Gauge
-            || last.counter_reset_hint == CounterResetHint::Gauge)
-    {
+    let mut prev = (*points[0].h).clone();
+    if is_counter && (is_gauge(&prev) || is_gauge(last)) {
         annos.push((Anno::NotCounter(name(w.metric)), w.pos));
     }
-    if !is_counter
-        && (prev.counter_reset_hint != CounterResetHint::Gauge
-            || last.counter_reset_hint != CounterResetHint::Gauge)
-    {
-        annos.push((Anno::NotGauge(name(w.metric)), w.pos));
+    if is_counter && points[1].h.detect_reset(&prev) {
+        // The first sample only serves as the base of the increase to the second, which restarts from zero, so
+        // its layout does not matter.
+        prev = FloatHistogram {
+            schema: points[1].h.schema,
+            custom_values: points[1].h.custom_values.clone(),
+            ..FloatHistogram::default()
+        };
     }
-    let mut h = last.reduce_resolution(min_schema);
-    h = match h.sub(prev) {
-        Ok(v) => v,
-        Err(_) => {
-            annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
-            return None;
+    if last.uses_custom_buckets() != prev.uses_custom_buckets() {
+        return mixed(annos);
+    }
+    let mut min_schema = last.schema.min(prev.schema);
+    if is_counter {
+        for p in &points[1..points.len() - 1] {
+            if is_gauge(&p.h) {
+                annos.push((Anno::NotCounter(name(w.metric)), w.pos));
+            }
+            min_schema = min_schema.min(p.h.schema);
+            if p.h.uses_custom_buckets() != prev.uses_custom_buckets() {
+                return mixed(annos);
+            }
         }
+    }
+    if bounds_reconciled(last, &prev) {
+        annos.push((Anno::MismatchedCustomBuckets("subtraction"), w.pos));
+    }
+    let Ok(mut h) = last.reduce_resolution(min_schema).sub(&prev) else {
+        return mixed(annos);
     };
     if is_counter {
-        let mut prev = &points[0].h;
+        let mut before = &prev;
         for p in &points[1..] {
-            if p.h.detect_reset(prev) {
-                match h.add(prev) {
-                    Ok(v) => h = v,
-                    Err(_) => {
-                        annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
-                        return None;
-                    }
+            if p.h.detect_reset(before) {
+                if bounds_reconciled(&h, before) {
+                    annos.push((Anno::MismatchedCustomBuckets("addition"), w.pos));
                 }
+                let Ok(sum) = h.add(before) else {
+                    return mixed(annos);
+                };
+                h = sum;
             }
-            prev = &p.h;
+            before = &p.h;
         }
+    } else if !is_gauge(&points[0].h) || !is_gauge(last) {
+        annos.push((Anno::NotGauge(name(w.metric)), w.pos));
     }
     h.counter_reset_hint = CounterResetHint::Gauge;
     Some(h.compact())
