@@ -9,11 +9,13 @@ mod error;
 mod load;
 mod remote;
 mod sd;
+mod secrets;
 mod types;
 
-pub use alerting::{AlertingConfig, AlertmanagerConfig, authorization_header};
+pub use alerting::{AlertingConfig, AlertmanagerConfig};
 pub use error::Error;
 pub use load::{load_file, load_str};
+pub use secrets::authorization_header;
 pub use types::{
     Authorization, BasicAuth, Config, Duration, FileSdConfig, GlobalConfig, ScrapeConfig, Secret,
     Size, StaticConfig, TlsConfig,

@@ -252,11 +252,10 @@ fn test_file(f: &Path, opts: &TestOptions, run: &[regex::Regex], out: &mut Outco
         }
     }
     let mut errs = Vec::new();
-    for (i, tg) in file.tests.iter().enumerate() {
+    for tg in &file.tests {
         if !run.is_empty() && !run.iter().any(|r| r.is_match(&tg.name)) {
             continue;
         }
-        let _ = i;
         let ctx = GroupCtx {
             eval_interval,
             order: &order,

@@ -189,7 +189,7 @@ impl AlertingRule {
                 SampleValue::Float(f) => f,
                 SampleValue::Histogram(_) => f64::NAN,
             };
-            let data = tmpl::Data {
+            let data = template::AlertData {
                 labels: s.labels.without_metric_name().to_vec().into_iter().collect(),
                 external_labels: env.external_labels.clone(),
                 external_url: env.external_url.clone(),

@@ -290,7 +290,6 @@ impl Group {
         let started = Instant::now();
         let query_offset = self.query_offset.unwrap_or(env.default_query_offset);
         let mut samples = 0u64;
-        let group_key = self.key();
         for (i, entry) in self.rules.iter_mut().enumerate() {
             let rule_started = Instant::now();
             self.stats.evaluations += 1;
@@ -389,7 +388,6 @@ impl Group {
             }
             entry.evaluation_duration = rule_started.elapsed();
         }
-        let _ = group_key;
         self.stats.last_samples = samples;
         self.stats.last_duration = started.elapsed();
         self.stats.last_eval_ts = Some(ts);

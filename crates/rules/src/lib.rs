@@ -26,7 +26,8 @@ pub use glob::{expand_globs, glob_match};
 pub use group::{EvalEnv, Group, GroupStats, Health, Notify, Rule, RuleEntry};
 pub use manager::{LoadSettings, Manager, ManagerOptions, build_groups};
 pub use recording::RecordingRule;
-pub use tmpl::{Data as TemplateData, expand as expand_template};
+pub use template::AlertData as TemplateData;
+pub use tmpl::expand as expand_template;
 
 use model::{FloatHistogram, Labels};
 

@@ -1,40 +1,20 @@
 //! Alert label and annotation templates, expanded with the `template` crate (Go `text/template` semantics and
 //! Prometheus's functions).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::{QueryFunc, SampleValue};
-
-/// What a template sees: `$labels`, `$externalLabels`, `$externalURL`, `$value`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Data {
-    /// The alert's labels (without the metric name).
-    pub labels: BTreeMap<String, String>,
-    /// External labels.
-    pub external_labels: BTreeMap<String, String>,
-    /// External URL.
-    pub external_url: String,
-    /// The alert's value.
-    pub value: f64,
-}
 
 /// Expands an alert template of rule `rule` (named `__alert_<rule>` in errors) at evaluation time `ts`; the
 /// `query` function runs instant queries at `ts`.
 pub fn expand(
     rule: &str,
     text: &str,
-    data: &Data,
+    data: &template::AlertData,
     ts: i64,
     query: Option<Arc<dyn QueryFunc>>,
 ) -> Result<String, String> {
-    let ad = template::AlertData {
-        labels: data.labels.clone(),
-        external_labels: data.external_labels.clone(),
-        external_url: data.external_url.clone(),
-        value: data.value,
-    };
-    let mut e = template::Expander::for_alert(rule, text, &ad).timestamp_ms(ts);
+    let mut e = template::Expander::for_alert(rule, text, data).timestamp_ms(ts);
     if let Some(q) = query {
         let f: template::QueryFn = Arc::new(move |expr: &str| {
             let v = q.query(expr, ts)?;
@@ -57,7 +37,7 @@ pub fn expand(
 pub(crate) fn expand_or_error(
     rule: &str,
     text: &str,
-    data: &Data,
+    data: &template::AlertData,
     ts: i64,
     query: &Arc<dyn QueryFunc>,
 ) -> String {

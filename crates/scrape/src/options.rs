@@ -136,13 +136,6 @@ fn escaping_scheme(c: &config::ScrapeConfig, g: &config::GlobalConfig) -> String
     }
 }
 
-fn read_secret(inline: Option<&config::Secret>, file: Option<&String>) -> Option<String> {
-    if let Some(s) = inline {
-        return Some(s.0.clone());
-    }
-    file.and_then(|f| std::fs::read_to_string(f).ok()).map(|s| s.trim().to_string())
-}
-
 impl From<&config::ScrapeConfig> for ScrapeOptions {
     /// The options of a scrape config on its own: settings a job leaves to the `global` section take the global
     /// defaults. [`ScrapeOptions::new`] honours the actual `global` section.
@@ -156,18 +149,12 @@ impl ScrapeOptions {
     /// interval, timeout, limits and protocols; the native-histogram switches and the escaping scheme a job leaves
     /// unset are taken from `g` here, as Prometheus does when it validates a scrape config.
     pub fn new(c: &config::ScrapeConfig, g: &config::GlobalConfig) -> ScrapeOptions {
-        let authorization = if let Some(a) = &c.authorization {
-            let kind = a.kind.clone().unwrap_or_else(|| "Bearer".to_string());
-            read_secret(a.credentials.as_ref(), a.credentials_file.as_ref())
-                .map(|cred| format!("{kind} {cred}"))
-        } else {
-            read_secret(c.bearer_token.as_ref(), c.bearer_token_file.as_ref())
-                .map(|t| format!("Bearer {t}"))
-        };
-        let basic_auth = c.basic_auth.as_ref().map(|b| {
-            let pw = read_secret(b.password.as_ref(), b.password_file.as_ref()).unwrap_or_default();
-            (b.username.clone(), pw)
-        });
+        let authorization = config::authorization_header(
+            c.authorization.as_ref(),
+            c.bearer_token.as_ref(),
+            c.bearer_token_file.as_ref(),
+        );
+        let basic_auth = c.basic_auth.as_ref().map(config::BasicAuth::resolve);
         ScrapeOptions {
             job_name: c.job_name.clone(),
             interval: c.interval().to_std(),
