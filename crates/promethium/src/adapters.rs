@@ -68,6 +68,12 @@ impl web::TargetRetriever for Adapter {
 }
 
 impl web::StatusRetriever for Adapter {
+    fn wal_replay(&self) -> web::WalReplayStatus {
+        // The replay finishes before the API starts serving.
+        let (min, max) = self.0.replay.segments.unwrap_or((0, 0));
+        web::WalReplayStatus { min, max, current: max }
+    }
+
     fn config_yaml(&self) -> String {
         self.0.config_yaml()
     }

@@ -85,6 +85,13 @@ pub(crate) struct ServerArgs {
     /// Compress the tsdb WAL.
     #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) wal_compression: bool,
+    /// How often the WAL is fsynced; at most this much acknowledged data is lost on power failure. 0s fsyncs
+    /// every commit.
+    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s")]
+    pub(crate) wal_fsync_interval: String,
+    /// Size at which to split the tsdb WAL segment files. Example: 100MB
+    #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
+    pub(crate) wal_segment_size: Option<String>,
     /// Tolerance of outages for restoring the "for" state of alerts.
     #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
     pub(crate) for_outage_tolerance: String,
@@ -167,6 +174,11 @@ impl ServerArgs {
                 self.max_block_duration.clone().unwrap_or_default(),
             ),
             ("storage.tsdb.wal-compression".into(), b(self.wal_compression)),
+            ("storage.tsdb.wal-fsync-interval".into(), self.wal_fsync_interval.clone()),
+            (
+                "storage.tsdb.wal-segment-size".into(),
+                self.wal_segment_size.clone().unwrap_or_else(|| "0B".into()),
+            ),
             ("rules.alert.for-outage-tolerance".into(), self.for_outage_tolerance.clone()),
             ("rules.alert.for-grace-period".into(), self.for_grace_period.clone()),
             ("rules.alert.resend-delay".into(), self.resend_delay.clone()),

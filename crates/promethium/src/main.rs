@@ -9,6 +9,7 @@ mod logging;
 mod metrics;
 mod process;
 mod server;
+mod storage;
 mod tool;
 
 use clap::Parser;

@@ -100,6 +100,7 @@ impl Metrics {
 #[derive(Debug)]
 struct ComponentCollector {
     storage: tsdb::Head,
+    replay_seconds: f64,
     scrape: Arc<scrape::ScrapeStats>,
 }
 
@@ -166,6 +167,9 @@ impl Collector for ComponentCollector {
             None,
             appended.metric_type(),
         )?)?;
+        if let Some(w) = self.storage.wal_stats() {
+            encode_wal(&mut encoder, &w, self.replay_seconds)?;
+        }
         let counters = [
             (
                 "prometheus_target_scrapes_exceeded_sample_limit",
@@ -196,9 +200,77 @@ impl Collector for ComponentCollector {
     }
 }
 
+/// The `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` metrics.
+fn encode_wal(
+    encoder: &mut DescriptorEncoder<'_>,
+    w: &tsdb::WalStats,
+    replay_seconds: f64,
+) -> Result<(), std::fmt::Error> {
+    let gauges = [
+        (
+            "prometheus_tsdb_wal_segment_current",
+            "Write log segment index that TSDB is currently writing to.",
+            i64::from(w.segment_current),
+        ),
+        (
+            "prometheus_tsdb_wal_storage_size_bytes",
+            "Size of the write log directory.",
+            i64::try_from(w.storage_size_bytes).unwrap_or(i64::MAX),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        let g = ConstGauge::new(v);
+        g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+    }
+    let g = ConstGauge::new(replay_seconds);
+    g.encode(encoder.encode_descriptor(
+        "prometheus_tsdb_data_replay_duration_seconds",
+        "Time taken to replay the data on disk.",
+        None,
+        g.metric_type(),
+    )?)?;
+    let counters = [
+        (
+            "prometheus_tsdb_wal_writes_failed",
+            "Total number of write log writes that failed.",
+            w.writes_failed,
+        ),
+        (
+            "prometheus_tsdb_wal_truncations",
+            "Total number of write log truncations attempted.",
+            w.truncations,
+        ),
+        (
+            "prometheus_tsdb_wal_truncations_failed",
+            "Total number of write log truncations that failed.",
+            w.truncations_failed,
+        ),
+        (
+            "prometheus_tsdb_checkpoint_creations",
+            "Total number of checkpoint creations attempted.",
+            w.checkpoints_created + w.checkpoints_failed,
+        ),
+        (
+            "prometheus_tsdb_checkpoint_creations_failed",
+            "Total number of checkpoint creations that failed.",
+            w.checkpoints_failed,
+        ),
+        ("prometheus_tsdb_wal_corruptions", "Total number of WAL corruptions.", w.corruptions),
+    ];
+    for (name, help, v) in counters {
+        let c = ConstCounter::new(v);
+        c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+    }
+    Ok(())
+}
+
 /// Registers the collectors of the storage and scrape components.
 pub(crate) fn register_components(app: &crate::server::App) {
-    let c = ComponentCollector { storage: app.storage.clone(), scrape: app.scrape.stats() };
+    let c = ComponentCollector {
+        storage: app.storage.clone(),
+        replay_seconds: app.replay.duration.as_secs_f64(),
+        scrape: app.scrape.stats(),
+    };
     app.metrics.lock().register_collector(Box::new(c));
     app.metrics.lock().register_collector(Box::new(crate::alerting_metrics::AlertingCollector {
         rules: app.rules.clone(),

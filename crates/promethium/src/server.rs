@@ -23,6 +23,8 @@ const DEFAULT_CONFIG: &str = include_str!("default.yml");
 pub(crate) struct App {
     args: ServerArgs,
     pub(crate) storage: Head,
+    /// What the WAL replay at start-up found.
+    pub(crate) replay: tsdb::WalReplayStats,
     pub(crate) scrape: Arc<Manager>,
     pub(crate) rules: Arc<rules::Manager>,
     pub(crate) notifier: Arc<notifier::Notifier>,
@@ -97,7 +99,7 @@ impl App {
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_default();
         let settings = crate::alerting::rule_settings(cfg, &base, &self.external_url)?;
-        self.storage.set_max_exemplars(self.max_exemplars(cfg));
+        self.storage.set_max_exemplars(max_exemplars(&self.args, cfg));
         self.rules
             .update(&settings)
             .map_err(|e| format!("error loading rules, previous rule set restored: {e}"))?;
@@ -196,6 +198,22 @@ async fn futures_any(rxs: &mut [tokio::sync::watch::Receiver<Vec<TargetGroup>>])
     res
 }
 
+/// `storage.exemplars.max_exemplars` (100000 by default) when `--enable-feature=exemplar-storage` is on, else 0:
+/// Prometheus keeps no exemplars without the feature.
+fn max_exemplars(args: &ServerArgs, cfg: &config::Config) -> usize {
+    let on =
+        args.enable_feature.iter().any(|v| v.split(',').any(|f| f.trim() == "exemplar-storage"));
+    if !on {
+        return 0;
+    }
+    cfg.storage
+        .as_ref()
+        .and_then(|s| s.get("exemplars"))
+        .and_then(|e| e.get("max_exemplars"))
+        .and_then(|m| m.as_u64())
+        .map_or(100_000, |m| m as usize)
+}
+
 /// Runs the server until shutdown.
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -213,7 +231,20 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
             "No --config.file given; using the embedded configuration that scrapes this server"
         );
     }
-    let storage = Head::default();
+    let opened = {
+        let args = args.clone();
+        // The exemplar buffer is sized before replay so the WAL's exemplars come back; a configuration that
+        // does not load is reported by the first reload.
+        let exemplars = args
+            .config_file
+            .as_ref()
+            .and_then(|p| config::load_file(p).ok())
+            .map_or(0, |c| max_exemplars(&args, &c));
+        tokio::task::spawn_blocking(move || crate::storage::open(&args, exemplars))
+            .await
+            .context("open storage")??
+    };
+    let storage = opened.head.clone();
     let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
     let external_url =
         crate::alerting::external_url(args.external_url.as_deref(), &args.listen_address);
@@ -241,6 +272,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let app = Arc::new(App {
         args: args.clone(),
         storage: storage.clone(),
+        replay: opened.replay.clone(),
         scrape: scrape.clone(),
         rules,
         notifier: notifier.clone(),
@@ -288,16 +320,11 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
         .and_then(|r| model::parse_duration(r).ok())
         .filter(|ms| *ms > 0)
         .unwrap_or(15 * 24 * 3600 * 1000);
-    let gc_head = storage.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let now = chrono::Utc::now().timestamp_millis();
-            let head = gc_head.clone();
-            let _ = tokio::task::spawn_blocking(move || head.truncate(now - retention_ms)).await;
-        }
-    });
+    crate::storage::spawn_housekeeping(
+        storage.clone(),
+        &crate::storage::wal_options(&args)?,
+        retention_ms,
+    );
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("install SIGHUP handler")?;
@@ -335,28 +362,17 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let _ = notifier_task.await;
     tracing::info!("Notification manager stopped");
     let _ = server.await;
+    let head = storage.clone();
+    match tokio::task::spawn_blocking(move || head.sync_wal()).await {
+        Ok(Err(e)) => tracing::error!(err = %e, "Syncing WAL on shutdown failed"),
+        _ => tracing::info!("TSDB closed"),
+    }
+    drop(opened);
     tracing::info!("See you next time!");
     Ok(())
 }
 
 impl App {
-    /// `storage.exemplars.max_exemplars` (100000 by default) when `--enable-feature=exemplar-storage` is on, else
-    /// 0: Prometheus keeps no exemplars without the feature.
-    fn max_exemplars(&self, cfg: &config::Config) -> usize {
-        let on = self.flags().iter().any(|(k, v)| {
-            k == "enable-feature" && v.split(',').any(|f| f.trim() == "exemplar-storage")
-        });
-        if !on {
-            return 0;
-        }
-        cfg.storage
-            .as_ref()
-            .and_then(|s| s.get("exemplars"))
-            .and_then(|e| e.get("max_exemplars"))
-            .and_then(|m| m.as_u64())
-            .map_or(100_000, |m| m as usize)
-    }
-
     pub(crate) fn flags(&self) -> Vec<(String, String)> {
         self.args.as_flag_map()
     }

@@ -9,8 +9,12 @@ mod exemplars;
 mod index;
 mod query;
 mod series;
+mod wal_log;
+
+pub use wal_log::{WalReplayStats, WalStats};
 
 use rustc_hash::FxHashMap as HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -18,6 +22,8 @@ use model::Labels;
 use parking_lot::RwLock;
 use storage::{Appendable, Appender, Querier, Queryable, StorageError};
 
+use crate::error::Error;
+use crate::wal::{CheckpointStats, WalOptions};
 use index::Postings;
 use series::Series;
 
@@ -91,6 +97,8 @@ pub(crate) struct Inner {
     min_valid_time: AtomicI64,
     counters: Counters,
     exemplars: parking_lot::Mutex<exemplars::ExemplarStore>,
+    /// The write-ahead log, when the head is durable.
+    wal: Option<parking_lot::Mutex<wal_log::HeadWal>>,
 }
 
 /// The in-memory head. Cloning shares it.
@@ -106,25 +114,94 @@ impl Default for Head {
 }
 
 impl Head {
-    /// An empty head.
+    /// An empty head that lives in memory only.
     pub fn new(opts: HeadOptions) -> Head {
-        Head {
-            inner: Arc::new(Inner {
-                shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
-                by_ref: RwLock::new(HashMap::default()),
-                postings: RwLock::new(Postings::default()),
-                next_ref: AtomicU64::new(1),
-                min_time: AtomicI64::new(i64::MAX),
-                max_time: AtomicI64::new(i64::MIN),
-                min_valid_time: AtomicI64::new(i64::MIN),
-                counters: Counters::default(),
-                exemplars: parking_lot::Mutex::new(exemplars::ExemplarStore::new(
-                    opts.max_exemplars,
-                )),
-            }),
+        Head { inner: Arc::new(Inner::new(&opts)) }
+    }
+
+    /// Opens the durable head of the data directory `dir`: replays `dir/wal` (its last checkpoint and the
+    /// segments after it, repairing damage on the way) and logs every later commit there before it is
+    /// acknowledged. Fsyncs follow `wal.sync_policy`; call [`Head::sync_wal_if_due`] at least that often.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        opts: HeadOptions,
+        wal: WalOptions,
+    ) -> Result<(Head, WalReplayStats), Error> {
+        let mut inner = Inner::new(&opts);
+        let (log, stats) = wal_log::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal)?;
+        let mut hw = wal_log::HeadWal::new(log);
+        hw.stats.corruptions = stats.repairs as u64;
+        inner.wal = Some(parking_lot::Mutex::new(hw));
+        Ok((Head { inner: Arc::new(inner) }, stats))
+    }
+
+    /// Fsyncs the WAL if its policy says it is time (see [`crate::wal::Wal::sync_if_due`]); a head without a
+    /// WAL does nothing.
+    pub fn sync_wal_if_due(&self) -> Result<bool, Error> {
+        match &self.inner.wal {
+            Some(w) => w.lock().wal.sync_if_due(),
+            None => Ok(false),
         }
     }
 
+    /// Writes out and fsyncs the WAL (on shutdown).
+    pub fn sync_wal(&self) -> Result<(), Error> {
+        match &self.inner.wal {
+            Some(w) => w.lock().wal.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Checkpoints the WAL at head truncation time `mint` (see Prometheus's head truncation): the lower two
+    /// thirds of its closed segments are folded into a checkpoint keeping the live series and the samples from
+    /// `mint` on, and deleted. `None` when there was nothing to fold or the head has no WAL.
+    pub fn truncate_wal(&self, mint: i64) -> Result<Option<CheckpointStats>, Error> {
+        match &self.inner.wal {
+            Some(w) => wal_log::truncate(&self.inner, w, mint),
+            None => Ok(None),
+        }
+    }
+
+    /// The WAL's figures, `None` for a head without one.
+    pub fn wal_stats(&self) -> Option<WalStats> {
+        let w = self.inner.wal.as_ref()?;
+        let (mut stats, dir) = {
+            let w = w.lock();
+            let mut stats = w.stats.clone();
+            stats.segment_current = w.wal.active_segment();
+            (stats, w.wal.dir().to_path_buf())
+        };
+        stats.storage_size_bytes = dir_size(&dir);
+        Some(stats)
+    }
+
+    /// The WAL's first and last segment numbers (`None` without a WAL or segments).
+    pub fn wal_segments(&self) -> Result<Option<(u32, u32)>, Error> {
+        match &self.inner.wal {
+            Some(w) => w.lock().wal.segments(),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Inner {
+    fn new(opts: &HeadOptions) -> Inner {
+        Inner {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::default())).collect(),
+            by_ref: RwLock::new(HashMap::default()),
+            postings: RwLock::new(Postings::default()),
+            next_ref: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
+            counters: Counters::default(),
+            exemplars: parking_lot::Mutex::new(exemplars::ExemplarStore::new(opts.max_exemplars)),
+            wal: None,
+        }
+    }
+}
+
+impl Head {
     /// Number of series.
     pub fn num_series(&self) -> u64 {
         self.inner.by_ref.read().len() as u64
@@ -203,6 +280,19 @@ impl Head {
     }
 }
 
+/// Total size of the files under `dir` (0 for what cannot be read).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn shard_of(l: &Labels) -> usize {
     (l.stable_hash() as usize) % SHARDS
 }
@@ -264,3 +354,5 @@ impl storage::ExemplarQueryable for Head {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wal_tests;

@@ -445,8 +445,9 @@ async fn status_tsdb(State(s): St, RawQuery(q): RawQuery) -> Result<Response, Ap
     })))
 }
 
-async fn status_walreplay() -> Response {
-    success(json!({"min": 0, "max": 0, "current": 0}))
+async fn status_walreplay(State(s): St) -> Response {
+    let w = s.status.wal_replay();
+    success(json!({"min": w.min, "max": w.max, "current": w.current}))
 }
 
 async fn healthy() -> Response {

@@ -20,7 +20,7 @@ pub use api::{ApiOptions, router};
 pub use error::{ApiError, ErrorType};
 pub use retrieve::{
     ActiveTarget, BuildInfo, DroppedTarget, Lifecycle, MetricMetadata, RuntimeInfo,
-    StatusRetriever, TargetMetadata, TargetRetriever, TsdbStatus,
+    StatusRetriever, TargetMetadata, TargetRetriever, TsdbStatus, WalReplayStatus,
 };
 pub use rules::{AlertInfo, RuleGroupInfo, RuleInfo, RuleKind, RulesRetriever};
 pub use selector::parse_selector;

@@ -91,6 +91,17 @@ pub struct RuntimeInfo {
     pub storage_retention: String,
 }
 
+/// `/api/v1/status/walreplay`: the WAL segments replayed at start-up and how far the replay got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalReplayStatus {
+    /// First segment replayed.
+    pub min: u32,
+    /// Last segment to replay.
+    pub max: u32,
+    /// Segment being replayed (equal to `max` once done).
+    pub current: u32,
+}
+
 /// `/api/v1/status/tsdb`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TsdbStatus {
@@ -145,6 +156,10 @@ pub trait StatusRetriever: Send + Sync {
     fn metrics_text(&self) -> String;
     /// The configured external labels, added to federated series.
     fn external_labels(&self) -> Vec<(String, String)>;
+    /// Progress of the WAL replay (all zeros without a WAL).
+    fn wal_replay(&self) -> WalReplayStatus {
+        WalReplayStatus::default()
+    }
 }
 
 /// Reload and shutdown.

@@ -1,6 +1,7 @@
 //! Whole-process tests of the `promethium` binary, talking HTTP on loopback, with real peers where installed.
 
 mod alerting;
+mod durability;
 mod harness;
 mod hostile_targets;
 mod interop;

@@ -111,9 +111,27 @@ impl Appender for HeadAppender {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let HeadAppender { head: h, pending, exemplars, .. } = *self;
+        if pending.is_empty() && exemplars.is_empty() {
+            return Ok(());
+        }
+        // With a WAL the commit is logged first and applied while the log's lock is held (see `wal_log`).
+        let _logged = match &h.wal {
+            Some(w) => {
+                let mut w = w.lock();
+                w.log_commit(&pending, &exemplars, |r| h.series_by_ref(r)).map_err(|e| {
+                    StorageError::Io {
+                        context: "log samples to WAL".to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                Some(w)
+            }
+            None => None,
+        };
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         let (mut floats, mut hists) = (0u64, 0u64);
-        for (s, t, v) in &self.pending {
+        for (s, t, v) in &pending {
             if s.append(*t, v) {
                 min = min.min(*t);
                 max = max.max(*t);
@@ -124,14 +142,13 @@ impl Appender for HeadAppender {
                 }
             }
         }
-        let h = &self.head;
         h.min_time.fetch_min(min, Ordering::Relaxed);
         h.max_time.fetch_max(max, Ordering::Relaxed);
         h.counters.samples_appended.fetch_add(floats, Ordering::Relaxed);
         h.counters.histograms_appended.fetch_add(hists, Ordering::Relaxed);
-        if !self.exemplars.is_empty() {
+        if !exemplars.is_empty() {
             let mut store = h.exemplars.lock();
-            for (r, e, t) in self.exemplars {
+            for (r, e, t) in exemplars {
                 store.add(r, e, t);
             }
         }

@@ -1,6 +1,7 @@
 //! One series in the head: closed XOR chunks, the open chunk, and histogram samples kept as values.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use model::{Labels, Value};
 use parking_lot::Mutex;
@@ -31,6 +32,8 @@ pub(crate) struct Series {
     pub(crate) labels: Labels,
     pub(crate) reference: u64,
     pub(crate) data: Mutex<SeriesData>,
+    /// Whether the series' record is in the WAL.
+    pub(crate) wal_logged: AtomicBool,
 }
 
 /// What a cursor needs: shared closed chunks, a copy of the open chunk and the histogram samples.
@@ -98,6 +101,7 @@ impl Series {
                 hist: Vec::new(),
                 last: None,
             }),
+            wal_logged: AtomicBool::new(false),
         }
     }
 

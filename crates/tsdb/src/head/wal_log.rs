@@ -1,0 +1,346 @@
+//! The head's use of the write-ahead log: every commit is logged before it becomes visible, the log is replayed
+//! into an empty head on open, and head truncation checkpoints the log.
+//!
+//! Series records are written lazily: the first commit that carries a sample of a series logs the series
+//! first, in the same batch. Commits are serialised on the log's lock and applied to memory while it is held,
+//! so the in-memory order of every series equals its order in the log, and replay rebuilds exactly the samples
+//! that were acknowledged (samples a commit could not apply because a concurrent commit got newer ones in
+//! first are skipped identically on replay).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use model::{Exemplar, Labels, Value};
+use rustc_hash::FxHashMap as HashMap;
+
+use super::Inner;
+use super::series::Series;
+use crate::error::Error;
+use crate::wal::checkpoint::{self, CheckpointOptions};
+use crate::wal::{
+    CheckpointStats, Record, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
+    RefSample, RefSeries, Wal, WalOptions,
+};
+
+/// What opening a head replayed from its WAL (Prometheus logs the same figures on start-up).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WalReplayStats {
+    /// The checkpoint read first.
+    pub checkpoint: Option<u32>,
+    /// The segments replayed after it, `(first, last)`.
+    pub segments: Option<(u32, u32)>,
+    /// Records read.
+    pub records: u64,
+    /// Series created.
+    pub series: u64,
+    /// Float samples restored.
+    pub samples: u64,
+    /// Histogram samples restored.
+    pub histograms: u64,
+    /// Exemplars restored.
+    pub exemplars: u64,
+    /// Samples and exemplars whose series the log never defined (dropped, as Prometheus does).
+    pub unknown_refs: u64,
+    /// Samples not newer than their series' previous one (dropped).
+    pub out_of_order: u64,
+    /// Damaged segments repaired on the way.
+    pub repairs: usize,
+    /// How long the replay took.
+    pub duration: Duration,
+}
+
+/// Buffers of one commit's records, reused across commits.
+#[derive(Debug, Default)]
+pub(crate) struct WalBuffers {
+    series: Vec<RefSeries>,
+    samples: Vec<RefSample>,
+    histograms: Vec<RefHistogramSample>,
+    float_histograms: Vec<RefFloatHistogramSample>,
+    cb_histograms: Vec<RefHistogramSample>,
+    cb_float_histograms: Vec<RefFloatHistogramSample>,
+    exemplars: Vec<RefExemplar>,
+}
+
+impl WalBuffers {
+    fn clear(&mut self) {
+        self.series.clear();
+        self.samples.clear();
+        self.histograms.clear();
+        self.float_histograms.clear();
+        self.cb_histograms.clear();
+        self.cb_float_histograms.clear();
+        self.exemplars.clear();
+    }
+}
+
+/// Figures of a head's WAL for the `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// The segment being written.
+    pub segment_current: u32,
+    /// Size of the WAL directory (segments and checkpoint) in bytes.
+    pub storage_size_bytes: u64,
+    /// Commits whose log write failed.
+    pub writes_failed: u64,
+    /// WAL truncations (checkpoint and segment deletion) attempted.
+    pub truncations: u64,
+    /// WAL truncations that failed.
+    pub truncations_failed: u64,
+    /// Checkpoints written.
+    pub checkpoints_created: u64,
+    /// Checkpoints that failed.
+    pub checkpoints_failed: u64,
+    /// Damaged segments repaired when the head was opened.
+    pub corruptions: u64,
+}
+
+/// The open log of a head.
+#[derive(Debug)]
+pub(crate) struct HeadWal {
+    pub(crate) wal: Wal,
+    pub(crate) stats: WalStats,
+    bufs: WalBuffers,
+    /// Series whose record is being logged by the current commit (their flag is set once the log succeeded).
+    newly_logged: Vec<Arc<Series>>,
+}
+
+impl HeadWal {
+    pub(crate) fn new(wal: Wal) -> HeadWal {
+        HeadWal {
+            wal,
+            stats: WalStats::default(),
+            bufs: WalBuffers::default(),
+            newly_logged: Vec::new(),
+        }
+    }
+
+    /// Logs one commit: the series not logged yet, then the samples and exemplars. On error nothing of the
+    /// commit may be applied.
+    pub(crate) fn log_commit(
+        &mut self,
+        pending: &[(Arc<Series>, i64, Value)],
+        exemplars: &[(u64, Exemplar, i64)],
+        series_of_exemplars: impl Fn(u64) -> Option<Arc<Series>>,
+    ) -> Result<(), Error> {
+        let b = &mut self.bufs;
+        b.clear();
+        self.newly_logged.clear();
+        let mut note_series = |s: &Arc<Series>, b: &mut WalBuffers| {
+            if !s.wal_logged.swap(true, Ordering::Relaxed) {
+                b.series.push(RefSeries { series_ref: s.reference, labels: s.labels.clone() });
+                self.newly_logged.push(s.clone());
+            }
+        };
+        for (s, t, v) in pending {
+            note_series(s, b);
+            let (series_ref, t) = (s.reference, *t);
+            match v {
+                Value::Float(v) => b.samples.push(RefSample { series_ref, t, v: *v }),
+                Value::Histogram(h) => {
+                    let rec = RefHistogramSample { series_ref, t, h: h.clone() };
+                    if h.uses_custom_buckets() {
+                        b.cb_histograms.push(rec);
+                    } else {
+                        b.histograms.push(rec);
+                    }
+                }
+                Value::FloatHistogram(fh) => {
+                    let rec = RefFloatHistogramSample { series_ref, t, fh: fh.clone() };
+                    if fh.uses_custom_buckets() {
+                        b.cb_float_histograms.push(rec);
+                    } else {
+                        b.float_histograms.push(rec);
+                    }
+                }
+            }
+        }
+        for (r, e, t) in exemplars {
+            if let Some(s) = series_of_exemplars(*r) {
+                note_series(&s, b);
+            }
+            b.exemplars.push(RefExemplar {
+                series_ref: *r,
+                t: *t,
+                v: e.value,
+                labels: e.labels.clone(),
+            });
+        }
+        let records = [
+            RecordRef::Series(&b.series),
+            RecordRef::Samples(&b.samples),
+            RecordRef::HistogramSamples(&b.histograms),
+            RecordRef::FloatHistogramSamples(&b.float_histograms),
+            RecordRef::CustomBucketsHistogramSamples(&b.cb_histograms),
+            RecordRef::CustomBucketsFloatHistogramSamples(&b.cb_float_histograms),
+            RecordRef::Exemplars(&b.exemplars),
+        ];
+        let res = self.wal.log(&records).and_then(|()| self.wal.sync_if_due().map(|_| ()));
+        if res.is_err() {
+            self.stats.writes_failed += 1;
+            // The series records may not have reached the log: log them again with the next commit.
+            for s in &self.newly_logged {
+                s.wal_logged.store(false, Ordering::Relaxed);
+            }
+        }
+        self.newly_logged.clear();
+        res
+    }
+}
+
+/// Replays a WAL directory into an empty head.
+pub(crate) fn replay(
+    head: &Inner,
+    dir: &Path,
+    opts: WalOptions,
+) -> Result<(Wal, WalReplayStats), Error> {
+    let started = Instant::now();
+    let mut stats = WalReplayStats::default();
+    // WAL reference to head series: equal to the series' own reference unless the log defined the same labels
+    // twice (a series removed and created again).
+    let mut refs: HashMap<u64, Arc<Series>> = HashMap::default();
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let mut apply_sample =
+        |stats: &mut WalReplayStats, refs: &HashMap<u64, Arc<Series>>, r: u64, t: i64, v: Value| {
+            let Some(s) = refs.get(&r) else {
+                stats.unknown_refs += 1;
+                return;
+            };
+            let is_float = matches!(v, Value::Float(_));
+            if s.append(t, &v) {
+                min = min.min(t);
+                max = max.max(t);
+                if is_float {
+                    stats.samples += 1;
+                } else {
+                    stats.histograms += 1;
+                }
+            } else {
+                stats.out_of_order += 1;
+            }
+        };
+    let mut exemplars = head.exemplars.lock();
+    let (wal, summary) = Wal::open_with(dir, opts, |rec| {
+        match rec {
+            Record::Series(series) => {
+                for rs in series {
+                    let s = head.restore_series(&rs.labels, rs.series_ref);
+                    if s.reference == rs.series_ref {
+                        stats.series += 1;
+                    }
+                    refs.insert(rs.series_ref, s);
+                }
+            }
+            Record::Samples(samples) => {
+                for x in samples {
+                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::Float(x.v));
+                }
+            }
+            Record::HistogramSamples(hs) | Record::CustomBucketsHistogramSamples(hs) => {
+                for x in hs {
+                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::Histogram(x.h));
+                }
+            }
+            Record::FloatHistogramSamples(hs) | Record::CustomBucketsFloatHistogramSamples(hs) => {
+                for x in hs {
+                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::FloatHistogram(x.fh));
+                }
+            }
+            Record::Exemplars(es) => {
+                for e in es {
+                    let Some(s) = refs.get(&e.series_ref) else {
+                        stats.unknown_refs += 1;
+                        continue;
+                    };
+                    let ex = Exemplar { labels: e.labels, value: e.v, ts: Some(e.t) };
+                    if exemplars.enabled() && exemplars.validate(s.reference, &ex, e.t).is_ok() {
+                        exemplars.add(s.reference, ex, e.t);
+                        stats.exemplars += 1;
+                    }
+                }
+            }
+            // Deletion, metadata and m-map markers are not kept by the head yet.
+            Record::Tombstones(_)
+            | Record::MmapMarkers(_)
+            | Record::Metadata(_)
+            | Record::Unknown(_) => {}
+        }
+        Ok(())
+    })?;
+    drop(exemplars);
+    // Every series replayed is in the log already.
+    for s in refs.values() {
+        s.wal_logged.store(true, Ordering::Relaxed);
+    }
+    head.min_time.fetch_min(min, Ordering::Relaxed);
+    head.max_time.fetch_max(max, Ordering::Relaxed);
+    let info = wal.open_info();
+    stats.checkpoint = info.checkpoint;
+    stats.segments = info.replayed_segments;
+    stats.records = summary.records;
+    stats.repairs = summary.repairs.len();
+    stats.duration = started.elapsed();
+    Ok((wal, stats))
+}
+
+/// Checkpoints the lower two thirds of the closed segments, as Prometheus's head does when it truncates:
+/// series still in the head and samples from `mint` on are kept, then the folded-in segments and older
+/// checkpoints are deleted. Returns `None` when there was too little to fold. Commits go on while the
+/// checkpoint is written: the log's lock is only taken to cut the segment and to delete the old ones.
+pub(crate) fn truncate(
+    head: &Inner,
+    hw: &parking_lot::Mutex<HeadWal>,
+    mint: i64,
+) -> Result<Option<CheckpointStats>, Error> {
+    let (dir, opts, first, last) = {
+        let mut hw = hw.lock();
+        let Some((first, last)) = hw.wal.segments()? else {
+            return Ok(None);
+        };
+        // Start a new segment so that a quiet head does not keep more log than needed.
+        hw.wal.next_segment()?;
+        (hw.wal.dir().to_path_buf(), *hw.wal.options(), first, last)
+    };
+    // The segment that was active stays out: it holds the newest data.
+    let Some(last) = last.checked_sub(1) else {
+        return Ok(None);
+    };
+    let last = first + (last.saturating_sub(first)) * 2 / 3;
+    if last <= first {
+        return Ok(None);
+    }
+    // Every series whose record is in the folded segments was created before the cut, so a snapshot of the
+    // head's series taken now decides correctly which to keep.
+    let live: rustc_hash::FxHashSet<u64> = head.by_ref.read().keys().copied().collect();
+    let cp_opts =
+        CheckpointOptions { segment_size: opts.segment_size, compression: opts.compression };
+    let stats =
+        checkpoint::write_checkpoint(&dir, first, last, |r| live.contains(&r), mint, cp_opts)?;
+    hw.lock().wal.truncate(last + 1)?;
+    Ok(Some(stats))
+}
+
+/// The WAL directory of a data directory.
+pub(crate) fn wal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("wal")
+}
+
+impl Inner {
+    /// The series for `labels` when replaying the series record with WAL reference `r`: an existing series
+    /// with these labels, or a new one with reference `r`.
+    fn restore_series(&self, labels: &Labels, r: u64) -> Arc<Series> {
+        let shard = &self.shards[super::shard_of(labels)];
+        let mut w = shard.write();
+        if let Some(s) = w.get(labels) {
+            return s.clone();
+        }
+        let s = Arc::new(Series::new(labels.clone(), r));
+        w.insert(labels.clone(), s.clone());
+        self.by_ref.write().insert(r, s.clone());
+        self.postings.write().add(r, labels);
+        self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        s
+    }
+}
