@@ -84,7 +84,7 @@ impl Collector for AlertingCollector {
             counter_family(&mut encoder, name, help, &rows)?;
         }
         type GaugeGet = fn(&rules::GroupStats, i64, usize) -> f64;
-        let gauges: [(&str, &str, GaugeGet); 6] = [
+        let gauges: [(&str, &str, GaugeGet); 7] = [
             (
                 "prometheus_rule_group_interval_seconds",
                 "The interval of a rule group.",
@@ -106,6 +106,11 @@ impl Collector for AlertingCollector {
                 |s, _, _| s.last_samples as f64,
             ),
             ("prometheus_rule_group_rules", "The number of rules.", |_, _, n| n as f64),
+            (
+                "prometheus_rule_group_last_rule_duration_sum_seconds",
+                "The sum of time in seconds it took to evaluate each rule in the group regardless of concurrency. This should be higher than the group duration if rules are evaluated concurrently.",
+                |s, _, _| s.last_rule_duration_sum.as_secs_f64(),
+            ),
             (
                 "prometheus_rule_group_last_restore_duration_seconds",
                 "The duration of the last alert rules alerts restoration using the `ALERTS_FOR_STATE` series.",
@@ -166,5 +171,21 @@ impl Collector for AlertingCollector {
             "Total number of sent alerts affected by errors.",
             &errors,
         )
+    }
+}
+
+/// Feeds the rule manager's evaluation durations into the duration summaries and histograms.
+pub(crate) struct RuleDurations {
+    pub(crate) rule: Arc<crate::duration_metrics::DurationMetric>,
+    pub(crate) group: Arc<crate::duration_metrics::DurationMetric>,
+}
+
+impl rules::EvalObserver for RuleDurations {
+    fn rule_evaluated(&self, d: std::time::Duration) {
+        self.rule.observe(d);
+    }
+
+    fn group_evaluated(&self, d: std::time::Duration) {
+        self.group.observe(d);
     }
 }

@@ -5,6 +5,7 @@ mod adapters;
 mod alerting;
 mod alerting_metrics;
 mod cli;
+mod duration_metrics;
 mod logging;
 mod metrics;
 mod process;

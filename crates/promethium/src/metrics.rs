@@ -12,6 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::duration_metrics::DurationMetric;
 use crate::process::ProcessCollector;
 
 /// Metrics owned by the binary itself (reload state, build info, readiness).
@@ -42,6 +43,10 @@ impl ServerMetrics {
 pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) server: Arc<ServerMetrics>,
+    /// Rule evaluation durations (`prometheus_rule_evaluation_duration_*`).
+    pub(crate) rule_eval: Arc<DurationMetric>,
+    /// Rule group evaluation durations (`prometheus_rule_group_duration_*`).
+    pub(crate) group_eval: Arc<DurationMetric>,
 }
 
 impl Metrics {
@@ -76,7 +81,21 @@ impl Metrics {
             ])
             .set(1);
         registry.register_collector(Box::new(ProcessCollector::new()));
-        Metrics { registry, server }
+        let rule_eval = Arc::new(DurationMetric::new(
+            "prometheus_rule_evaluation_duration_seconds",
+            "prometheus_rule_evaluation_duration_histogram_seconds",
+            "The duration for a rule to execute.",
+            &[0.5, 0.9, 0.99],
+            &[0.01, 0.1, 1.0, 10.0],
+        ));
+        let group_eval = Arc::new(DurationMetric::new(
+            "prometheus_rule_group_duration_seconds",
+            "prometheus_rule_group_duration_histogram_seconds",
+            "The duration of rule group evaluations.",
+            &[0.01, 0.05, 0.5, 0.9, 0.99],
+            &[0.01, 0.1, 1.0, 10.0],
+        ));
+        Metrics { registry, server, rule_eval, group_eval }
     }
 
     /// Adds a collector for figures owned by other components (head, scrape manager, engine).
@@ -92,6 +111,13 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        // The summaries and histograms written by hand go before the end marker.
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+        }
+        self.rule_eval.render(&mut out, "", true);
+        self.group_eval.render(&mut out, "", true);
+        out.push_str("# EOF\n");
         out
     }
 }

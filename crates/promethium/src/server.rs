@@ -249,6 +249,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let external_url =
         crate::alerting::external_url(args.external_url.as_deref(), &args.listen_address);
     let notifier = Arc::new(notifier::Notifier::new(notifier::Options::default()));
+    let metrics = Metrics::new();
     let flag_ms = |v: &str, default: i64| model::parse_duration(v).unwrap_or(default);
     let rules = Arc::new(rules::Manager::new(rules::ManagerOptions {
         query: Arc::new(promtool::engine_query::EngineQuery {
@@ -268,6 +269,10 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
             ignore_unknown_fields: false,
             parser: crate::adapters::engine_from_flags(&args.as_flag_map()).options().parser,
         },
+        observer: Some(Arc::new(crate::alerting_metrics::RuleDurations {
+            rule: metrics.rule_eval.clone(),
+            group: metrics.group_eval.clone(),
+        })),
     }));
     let app = Arc::new(App {
         args: args.clone(),
@@ -278,7 +283,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
         notifier: notifier.clone(),
         external_url,
         config: ArcSwap::from_pointee(config::Config::default()),
-        metrics: Mutex::new(Metrics::new()),
+        metrics: Mutex::new(metrics),
         reload_ok: AtomicBool::new(false),
         last_config_time: Mutex::new(None),
         start_time: SystemTime::now(),

@@ -156,6 +156,8 @@ pub struct GroupStats {
     pub last_evaluation: Option<SystemTime>,
     /// Duration of the last `for` state restoration.
     pub last_restore_duration: Duration,
+    /// Sum of the rules' evaluation durations in the last iteration.
+    pub last_rule_duration_sum: Duration,
 }
 
 /// A rule group.
@@ -390,6 +392,7 @@ impl Group {
         }
         self.stats.last_samples = samples;
         self.stats.last_duration = started.elapsed();
+        self.stats.last_rule_duration_sum = self.rules.iter().map(|r| r.evaluation_duration).sum();
         self.stats.last_eval_ts = Some(ts);
         self.stats.last_evaluation = Some(SystemTime::now());
     }

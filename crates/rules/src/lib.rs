@@ -24,7 +24,7 @@ pub use alerting::{
 pub use error::Error;
 pub use glob::{expand_globs, glob_match};
 pub use group::{EvalEnv, Group, GroupStats, Health, Notify, Rule, RuleEntry};
-pub use manager::{LoadSettings, Manager, ManagerOptions, build_groups};
+pub use manager::{EvalObserver, LoadSettings, Manager, ManagerOptions, build_groups};
 pub use recording::RecordingRule;
 pub use template::AlertData as TemplateData;
 pub use tmpl::expand as expand_template;

@@ -35,6 +35,17 @@ pub struct ManagerOptions {
     pub resend_delay: i64,
     /// How rule files are decoded.
     pub parse: ParseOptions,
+    /// Told the duration of every group evaluation and of each rule in it (for the duration summaries and
+    /// histograms).
+    pub observer: Option<Arc<dyn EvalObserver>>,
+}
+
+/// Receives evaluation durations as they happen.
+pub trait EvalObserver: Send + Sync {
+    /// One rule's evaluation took `d`.
+    fn rule_evaluated(&self, d: Duration);
+    /// One whole group evaluation took `d`.
+    fn group_evaluated(&self, d: Duration);
 }
 
 impl std::fmt::Debug for ManagerOptions {
@@ -240,6 +251,12 @@ fn eval_once(group: &Arc<Mutex<Group>>, shared: &Shared, ts: i64, missed: u64) {
     g.stats.iterations_scheduled += 1 + missed;
     g.stats.iterations_missed += missed;
     g.eval(ts, &env);
+    if let Some(o) = &shared.opts.observer {
+        for r in &g.rules {
+            o.rule_evaluated(r.evaluation_duration);
+        }
+        o.group_evaluated(g.stats.last_duration);
+    }
 }
 
 async fn run_group(

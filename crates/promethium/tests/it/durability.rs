@@ -191,6 +191,23 @@ fn a_pending_alert_keeps_its_pending_time_across_a_restart() {
         alert(&p).filter(|(s, _)| s == "firing").map(|_| now())
     });
     assert!(fired - restarted < 10.0, "fired {:.1} s after the restart", fired - restarted);
+    // Evaluation durations are exported as Prometheus exports them.
+    let (_, metrics) = p.get("/metrics");
+    for line in [
+        "# TYPE prometheus_rule_evaluation_duration_seconds summary",
+        "prometheus_rule_evaluation_duration_seconds{quantile=\"0.99\"} ",
+        "# TYPE prometheus_rule_group_duration_histogram_seconds histogram",
+        "prometheus_rule_group_duration_histogram_seconds_bucket{le=\"+Inf\"} ",
+        "prometheus_rule_group_last_rule_duration_sum_seconds{",
+    ] {
+        assert!(metrics.contains(line), "/metrics lacks {line:?}");
+    }
+    let count: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("prometheus_rule_group_duration_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(count >= 5.0, "{count} group evaluations counted");
     // The restoration used ALERTS_FOR_STATE from before the crash, read back from the WAL.
     let v = p.json(&format!("/api/v1/query?query={}", enc("ALERTS_FOR_STATE[1h]")));
     let first = v["data"]["result"][0]["values"][0][0].as_f64().unwrap();
