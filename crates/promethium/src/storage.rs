@@ -66,6 +66,12 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
     tracing::info!("Replaying WAL, this may take a while");
     let (head, stats) =
         Head::open(dir, HeadOptions { max_exemplars }, wal).context("opening storage failed")?;
+    if stats.missing_segments > 0 {
+        tracing::warn!(
+            missing = stats.missing_segments,
+            "WAL segments are missing; replayed the rest around the gap"
+        );
+    }
     if stats.unknown_refs > 0 {
         tracing::warn!(samples = stats.unknown_refs, "Unknown series references");
     }

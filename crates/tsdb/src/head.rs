@@ -130,7 +130,7 @@ impl Head {
         let mut inner = Inner::new(&opts);
         let (log, stats) = wal_log::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal)?;
         let mut hw = wal_log::HeadWal::new(log);
-        hw.stats.corruptions = stats.repairs as u64;
+        hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
         inner.wal = Some(parking_lot::Mutex::new(hw));
         Ok((Head { inner: Arc::new(inner) }, stats))
     }

@@ -88,6 +88,9 @@ impl Default for WalOptions {
 /// What [`Wal::open`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OpenInfo {
+    /// Holes in the segment numbering, `(segment before, segment after)`: the missing segments were replaced by
+    /// empty ones and the rest is replayed around them (Prometheus refuses to start).
+    pub gaps: Vec<(u32, u32)>,
     /// The checkpoint replayed first.
     pub checkpoint: Option<u32>,
     /// The segments replayed after it, `(first, last)`.
@@ -125,8 +128,9 @@ pub struct Wal {
 impl Wal {
     /// Opens (creating if needed) the WAL in `dir` and returns it with a lazy [`Replay`] of its content: the
     /// last checkpoint, then the segments after it that existed at open. Before that, an unfinished write at
-    /// the end of the last segment is cut off (see [`OpenInfo::torn_tail`]) and leftover temporary files of
-    /// an interrupted repair or checkpoint are removed.
+    /// the end of the last segment is cut off (see [`OpenInfo::torn_tail`]), leftover temporary files of
+    /// an interrupted repair or checkpoint are removed, and missing segments are replaced by empty ones (see
+    /// [`OpenInfo::gaps`]).
     ///
     /// The replay stops at the first damage with [`Error::WalCorruption`]; pass it to [`Wal::repair`] and go
     /// on with [`Replay::resume`], or use [`Wal::open_with`], which does that.
@@ -145,6 +149,7 @@ impl Wal {
         }
         fs::create_dir_all(&dir).map_err(Error::io("create WAL directory", &dir))?;
         remove_leftovers(&dir)?;
+        let gaps = segment::fill_gaps(&dir)?;
         let segments = list_segments(&dir)?;
         let checkpoint = checkpoint::last_checkpoint(&dir)?;
         let torn_tail = match segments.last() {
@@ -182,6 +187,7 @@ impl Wal {
 
         let writer = LogWriter::create(&dir, active, opts.segment_size, opts.compression)?;
         let info = OpenInfo {
+            gaps,
             checkpoint: checkpoint.map(|(i, _)| i),
             replayed_segments,
             torn_tail,

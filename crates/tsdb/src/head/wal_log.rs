@@ -47,6 +47,8 @@ pub struct WalReplayStats {
     pub out_of_order: u64,
     /// Damaged segments repaired on the way.
     pub repairs: usize,
+    /// Segments that were missing from the numbering (replaced by empty ones; what follows was replayed).
+    pub missing_segments: u32,
     /// How long the replay took.
     pub duration: Duration,
 }
@@ -276,6 +278,7 @@ pub(crate) fn replay(
     head.min_time.fetch_min(min, Ordering::Relaxed);
     head.max_time.fetch_max(max, Ordering::Relaxed);
     let info = wal.open_info();
+    stats.missing_segments = info.gaps.iter().map(|(prev, next)| next - prev - 1).sum();
     stats.checkpoint = info.checkpoint;
     stats.segments = info.replayed_segments;
     stats.records = summary.records;

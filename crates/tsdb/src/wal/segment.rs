@@ -75,6 +75,37 @@ pub(crate) fn parse_index(s: &str) -> Option<u32> {
 /// The segment numbers in `dir`, ascending. Names that are not all digits are ignored. A hole in the numbering
 /// is an error, as in Prometheus.
 pub fn list_segments(dir: &Path) -> Result<Vec<u32>, Error> {
+    let out = list_segment_numbers(dir)?;
+    for w in out.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(Error::WalSegmentGap { dir: dir.to_path_buf(), prev: w[0], next: w[1] });
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces every missing segment in the numbering by an empty one, so that what remains of a WAL whose middle
+/// segment was lost is read around the hole. Returns the holes found, as `(segment before, segment after)`.
+pub(crate) fn fill_gaps(dir: &Path) -> Result<Vec<(u32, u32)>, Error> {
+    let numbers = list_segment_numbers(dir)?;
+    let mut gaps = Vec::new();
+    for w in numbers.windows(2) {
+        if w[1] != w[0] + 1 {
+            gaps.push((w[0], w[1]));
+            for missing in w[0] + 1..w[1] {
+                let path = segment_file(dir, missing);
+                fs::File::create(&path)
+                    .map_err(Error::io("create empty segment for a gap", &path))?;
+            }
+        }
+    }
+    if !gaps.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(gaps)
+}
+
+fn list_segment_numbers(dir: &Path) -> Result<Vec<u32>, Error> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::io("list segments in", dir))? {
         let entry = entry.map_err(Error::io("list segments in", dir))?;
@@ -85,11 +116,6 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u32>, Error> {
         out.push(index);
     }
     out.sort_unstable();
-    for w in out.windows(2) {
-        if w[1] != w[0] + 1 {
-            return Err(Error::WalSegmentGap { dir: dir.to_path_buf(), prev: w[0], next: w[1] });
-        }
-    }
     Ok(out)
 }
 
