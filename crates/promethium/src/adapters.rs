@@ -137,6 +137,11 @@ pub(crate) fn engine_from_flags(flags: &[(String, String)]) -> promql::Engine {
     if let Ok(n) = get("query.max-samples").parse::<usize>() {
         opts.max_samples = n;
     }
+    if let Ok(n) = get("query.max-concurrency").parse::<usize>() {
+        opts.max_concurrency = n;
+        // Prometheus queues without bound; we refuse beyond ten waiting queries per slot.
+        opts.max_queued = n.saturating_mul(10);
+    }
     opts.parser.experimental_functions = on("promql-experimental-functions");
     opts.parser.duration_expr = on("promql-duration-expr");
     opts.parser.extended_range_selectors = on("promql-extended-range-selectors");

@@ -42,6 +42,7 @@ pub fn test_engine() -> Engine {
         no_step_subquery_interval: 60_000,
         parser: ParserOptions::all(),
         delayed_name_removal: true,
+        ..EngineOptions::default()
     })
 }
 

@@ -1,6 +1,7 @@
 //! Query execution: parsing, evaluation with limits, and shaping the result.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use storage::Queryable;
 use crate::annotations::{Annotation, Annotations};
 use crate::error::QueryError;
 use crate::eval::{Ctx, EvalValue, Evaluator, merge_same_labels};
+use crate::gate::Gate;
 use crate::stats_decoding::stats_selectors;
 use crate::value::{Matrix, QueryValue, Sample, Series};
 
@@ -30,6 +32,10 @@ pub struct EngineOptions {
     pub parser: ParserOptions,
     /// Remove `__name__` only when the query finishes (`promql-delayed-name-removal`).
     pub delayed_name_removal: bool,
+    /// Queries evaluated at once (`--query.max-concurrency`); 0 is no limit.
+    pub max_concurrency: usize,
+    /// Queries that may wait for a slot; more are refused as unavailable.
+    pub max_queued: usize,
 }
 
 impl Default for EngineOptions {
@@ -41,6 +47,8 @@ impl Default for EngineOptions {
             no_step_subquery_interval: 60_000,
             parser: ParserOptions::default(),
             delayed_name_removal: false,
+            max_concurrency: 0,
+            max_queued: 0,
         }
     }
 }
@@ -65,16 +73,24 @@ pub struct QueryResult {
     pub stats: QueryStats,
 }
 
-/// The query engine.
-#[derive(Debug, Clone, Default)]
+/// The query engine. Clones share the concurrency limit.
+#[derive(Debug, Clone)]
 pub struct Engine {
     opts: EngineOptions,
+    gate: Arc<Gate>,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new(EngineOptions::default())
+    }
 }
 
 impl Engine {
     /// An engine with `opts`.
     pub fn new(opts: EngineOptions) -> Engine {
-        Engine { opts }
+        let gate = Arc::new(Gate::new(opts.max_concurrency, opts.max_queued));
+        Engine { opts, gate }
     }
 
     /// The options.
@@ -140,6 +156,12 @@ impl Engine {
                 ty.name()
             )));
         }
+        // The timeout runs from here: waiting for a slot counts.
+        let deadline = self.opts.timeout.map(|t| Instant::now() + t);
+        let _permit = match self.gate.enter(deadline, cancel) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
         let ctx = Ctx {
             queryable,
             lookback: if lookback > 0 { lookback } else { self.opts.lookback_delta },
@@ -147,7 +169,7 @@ impl Engine {
             current_samples: Cell::new(0),
             total_samples: Cell::new(0),
             annos: RefCell::new(Annotations::default()),
-            deadline: self.opts.timeout.map(|t| Instant::now() + t),
+            deadline,
             cancel,
             no_step_subquery_interval: self.opts.no_step_subquery_interval,
             query_start: start,

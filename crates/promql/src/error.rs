@@ -25,4 +25,7 @@ pub enum QueryError {
     /// The storage failed.
     #[error("{0}")]
     Storage(String),
+    /// The engine cannot take the query now (the queue of `--query.max-concurrency` is full).
+    #[error("{0}")]
+    Unavailable(String),
 }

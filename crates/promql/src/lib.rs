@@ -12,6 +12,7 @@ mod error;
 mod eval;
 mod extended;
 mod functions;
+mod gate;
 mod histogram_fns;
 mod kahan_hist;
 mod quantile;

@@ -116,6 +116,7 @@ pub(crate) fn query_error(e: QueryError) -> ApiError {
         QueryError::Timeout(_) => ErrorType::Timeout,
         QueryError::Canceled(_) => ErrorType::Canceled,
         QueryError::Storage(_) => ErrorType::Internal,
+        QueryError::Unavailable(_) => ErrorType::Unavailable,
         _ => ErrorType::Execution,
     };
     let message = match &e {
