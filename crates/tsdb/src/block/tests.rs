@@ -1,5 +1,9 @@
 //! Block tests: the Prometheus 2.42 golden block read and reproduced byte for byte, unit checks of each file
-//! format.
+//! format, round trips, corruption and interoperability with the real `promtool`.
+
+mod corruption;
+mod promtool;
+mod roundtrip;
 
 use std::fs;
 use std::path::{Path, PathBuf};
