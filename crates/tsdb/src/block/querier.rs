@@ -99,27 +99,16 @@ impl Block {
             let mut samples = Vec::new();
             for c in &entry.chunks {
                 for (t, v) in self.inner.decode_chunk(c)? {
-                    if !deleted.iter().any(|iv| iv.contains(t)) {
-                        samples.push((t, v.as_float().unwrap_or(f64::NAN)));
+                    if let Value::Float(v) = v
+                        && !deleted.iter().any(|iv| iv.contains(t))
+                    {
+                        samples.push((t, v));
                     }
                 }
             }
             out.push((entry.labels, samples));
         }
         Ok(out)
-    }
-}
-
-trait AsFloat {
-    fn as_float(&self) -> Option<f64>;
-}
-
-impl AsFloat for Value {
-    fn as_float(&self) -> Option<f64> {
-        match self {
-            Value::Float(v) => Some(*v),
-            _ => None,
-        }
     }
 }
 
@@ -263,25 +252,33 @@ struct BlockQuerier {
 }
 
 impl BlockQuerier {
+    /// References of the series `matchers` select; none unless some matcher needs a non-empty value.
+    fn selected(&self, matchers: &[Matcher]) -> Result<Vec<u32>, Error> {
+        if matchers.iter().all(Matcher::matches_empty) {
+            return Ok(Vec::new());
+        }
+        self.block.postings_for_matchers(matchers)
+    }
+
     /// Label sets of the series matching `matchers` (no time filtering, as Prometheus's block querier).
     fn matching_labels(&self, matchers: &[Matcher]) -> Result<Vec<Labels>, Error> {
-        let refs = self.block.postings_for_matchers(matchers)?;
+        let refs = self.selected(matchers)?;
         refs.into_iter().map(|r| self.block.index.series(r).map(|s| s.labels)).collect()
     }
 }
 
 impl Querier for BlockQuerier {
-    /// Selects with Prometheus's block semantics: when every matcher matches the empty string the selection
-    /// starts from all series.
+    /// Series are stored in label order, so the result is always sorted. As the `storage` contract says (and
+    /// unlike Prometheus's block querier, which starts from all series), a selection whose every matcher matches
+    /// the empty string is empty, so head and blocks agree.
     fn select(
         &self,
         _sorted: bool,
         hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Box<dyn SeriesSet> {
-        // Series are stored in label order, so postings order is label order.
         let limit = hints.map_or(0, |h| h.limit);
-        let (refs, err) = match self.block.postings_for_matchers(matchers) {
+        let (refs, err) = match self.selected(matchers) {
             Ok(r) => (r, None),
             Err(e) => (Vec::new(), Some(storage_error(e))),
         };

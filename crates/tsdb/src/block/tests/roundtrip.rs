@@ -180,8 +180,10 @@ fn querier_selects_with_every_matcher_kind() {
         ),
         (vec![m(MatchType::Equal, "job", "nope")], vec![]),
         (vec![m(MatchType::Equal, "nope", "x")], vec![]),
+        // Every matcher matches the empty string: nothing, as the storage contract says.
+        (vec![m(MatchType::Regexp, "__name__", ".*"), m(MatchType::NotEqual, "job", "db")], vec![]),
         (
-            vec![m(MatchType::Regexp, "__name__", ".*"), m(MatchType::NotEqual, "job", "db")],
+            vec![m(MatchType::Regexp, "__name__", ".+"), m(MatchType::NotEqual, "job", "db")],
             vec![
                 r#"{__name__="other", job="api"}"#,
                 r#"{__name__="up", env="prod", instance="a", job="api"}"#,
