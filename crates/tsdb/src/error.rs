@@ -63,6 +63,25 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A block file (meta.json, index, a chunk segment, tombstones) does not follow Prometheus's format: wrong
+    /// magic number or version, a checksum mismatch, an offset or length past the end of the file, or bytes that
+    /// do not decode.
+    #[error("corrupt block file {}: {reason}", path.display())]
+    BlockCorruption {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// A block operation was called with arguments it cannot honour (series out of label order, a chunk outside
+    /// the block's time range, an index over 64 GiB, ...).
+    #[error("{op}: {reason}")]
+    BlockInvalid {
+        /// The operation ("add series to block", ...).
+        op: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -75,6 +94,16 @@ impl Error {
     /// Builds a [`Error::WalInvalid`].
     pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Error {
         Error::WalInvalid { op, reason: reason.into() }
+    }
+
+    /// Builds an [`Error::BlockCorruption`].
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::BlockCorruption { path: path.into(), reason: reason.into() }
+    }
+
+    /// Builds an [`Error::BlockInvalid`].
+    pub(crate) fn block_invalid(op: &'static str, reason: impl Into<String>) -> Error {
+        Error::BlockInvalid { op, reason: reason.into() }
     }
 }
 
