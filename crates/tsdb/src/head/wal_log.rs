@@ -24,6 +24,47 @@ use crate::wal::{
     RefSample, RefSeries, Wal, WalOptions,
 };
 
+/// WAL references to series during a replay. References are dense (Prometheus and we count from 1), so
+/// they index a vector: samples come in reference order, and a hash map would turn that into random memory
+/// accesses. Unusually large references go to a map.
+#[derive(Default)]
+struct RefMap {
+    dense: Vec<Option<Arc<Series>>>,
+    sparse: HashMap<u64, Arc<Series>>,
+}
+
+/// References below this index the vector (8 bytes each).
+const DENSE_REFS: u64 = 1 << 26;
+
+impl RefMap {
+    fn get(&self, r: u64) -> Option<&Arc<Series>> {
+        if r < DENSE_REFS {
+            self.dense.get(r as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&r)
+        }
+    }
+
+    fn insert(&mut self, r: u64, s: Arc<Series>) {
+        if r < DENSE_REFS {
+            let i = r as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(s);
+        } else {
+            self.sparse.insert(r, s);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<Series>> {
+        self.dense.iter().flatten().chain(self.sparse.values())
+    }
+}
+
+/// Decoded records buffered between the reading and the applying thread of a replay.
+const REPLAY_QUEUE: usize = 64;
+
 /// What opening a head replayed from its WAL (Prometheus logs the same figures on start-up).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WalReplayStats {
@@ -201,29 +242,31 @@ pub(crate) fn replay(
     let mut stats = WalReplayStats::default();
     // WAL reference to head series: equal to the series' own reference unless the log defined the same labels
     // twice (a series removed and created again).
-    let mut refs: HashMap<u64, Arc<Series>> = HashMap::default();
+    let mut refs = RefMap::default();
     let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let mut apply_sample =
-        |stats: &mut WalReplayStats, refs: &HashMap<u64, Arc<Series>>, r: u64, t: i64, v: Value| {
-            let Some(s) = refs.get(&r) else {
-                stats.unknown_refs += 1;
-                return;
-            };
-            let is_float = matches!(v, Value::Float(_));
-            if s.append(t, &v) {
-                min = min.min(t);
-                max = max.max(t);
-                if is_float {
-                    stats.samples += 1;
-                } else {
-                    stats.histograms += 1;
-                }
-            } else {
-                stats.out_of_order += 1;
-            }
+    let mut apply_sample = |stats: &mut WalReplayStats, refs: &RefMap, r: u64, t: i64, v: Value| {
+        let Some(s) = refs.get(r) else {
+            stats.unknown_refs += 1;
+            return;
         };
+        let is_float = matches!(v, Value::Float(_));
+        if s.append(t, &v) {
+            min = min.min(t);
+            max = max.max(t);
+            if is_float {
+                stats.samples += 1;
+            } else {
+                stats.histograms += 1;
+            }
+        } else {
+            stats.out_of_order += 1;
+        }
+    };
     let mut exemplars = head.exemplars.lock();
-    let (wal, summary) = Wal::open_with(dir, opts, |rec| {
+    // Reading (checksums, snappy, record decoding) runs on its own thread, applying on this one.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(REPLAY_QUEUE);
+    let dir = dir.to_path_buf();
+    let mut apply = |rec: Record| {
         match rec {
             Record::Series(series) => {
                 for rs in series {
@@ -251,7 +294,7 @@ pub(crate) fn replay(
             }
             Record::Exemplars(es) => {
                 for e in es {
-                    let Some(s) = refs.get(&e.series_ref) else {
+                    let Some(s) = refs.get(e.series_ref) else {
                         stats.unknown_refs += 1;
                         continue;
                     };
@@ -268,8 +311,22 @@ pub(crate) fn replay(
             | Record::Metadata(_)
             | Record::Unknown(_) => {}
         }
-        Ok(())
-    })?;
+    };
+    let opened = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            Wal::open_with(&dir, opts, |rec| {
+                tx.send(rec).map_err(|_| Error::invalid("replay WAL", "the head stopped applying"))
+            })
+        });
+        for rec in rx {
+            apply(rec);
+        }
+        reader.join()
+    });
+    let (wal, summary) = match opened {
+        Ok(res) => res?,
+        Err(_) => return Err(Error::invalid("replay WAL", "the reading thread panicked")),
+    };
     drop(exemplars);
     // Every series replayed is in the log already.
     for s in refs.values() {
