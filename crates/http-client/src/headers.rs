@@ -67,10 +67,13 @@ pub(crate) fn files(v: Option<&Any>) -> Vec<String> {
 }
 
 /// The headers of `http_headers`, reading its files now (their content is trimmed of surrounding whitespace).
+/// The values of one header are joined into one, separated by ", ": reqwest sends only one value of a default
+/// header.
 pub(crate) fn http_headers(v: Option<&Any>) -> Result<HeaderMap, Error> {
     const SECTION: &str = "http_headers";
     let mut map = HeaderMap::new();
     for (name, spec) in entries(SECTION, v)? {
+        let mut values: Vec<String> = Vec::new();
         if let Some(unknown) = spec
             .as_object()
             .and_then(|o| o.keys().find(|k| !["values", "secrets", "files"].contains(&k.as_str())))
@@ -78,10 +81,10 @@ pub(crate) fn http_headers(v: Option<&Any>) -> Result<HeaderMap, Error> {
             return Err(header_error(SECTION, name, format!("unknown field {unknown:?}")));
         }
         for value in strings(SECTION, name, spec.get("values"))? {
-            append(&mut map, SECTION, name, value)?;
+            values.push(value.to_string());
         }
         for value in strings(SECTION, name, spec.get("secrets"))? {
-            append(&mut map, SECTION, name, value)?;
+            values.push(value.to_string());
         }
         for path in strings(SECTION, name, spec.get("files"))? {
             let text = std::fs::read_to_string(path).map_err(|e| Error::ReadFile {
@@ -89,7 +92,10 @@ pub(crate) fn http_headers(v: Option<&Any>) -> Result<HeaderMap, Error> {
                 path: path.to_string(),
                 message: e.to_string(),
             })?;
-            append(&mut map, SECTION, name, text.trim())?;
+            values.push(text.trim().to_string());
+        }
+        if !values.is_empty() {
+            append(&mut map, SECTION, name, &values.join(", "))?;
         }
     }
     Ok(map)
@@ -121,8 +127,7 @@ mod tests {
             "X-Two": {"files": [f.to_str().unwrap()]},
         });
         let map = http_headers(Some(&v)).unwrap();
-        let all: Vec<&str> = map.get_all("x-one").iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(all, ["a", "b", "s"]);
+        assert_eq!(map.get("x-one").unwrap(), "a, b, s");
         assert_eq!(map.get("x-two").unwrap(), "from-file");
         assert_eq!(files(Some(&v)), [f.to_str().unwrap().to_string()]);
 

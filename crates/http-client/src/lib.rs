@@ -17,7 +17,7 @@ mod tls;
 pub mod test_util;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value as Any;
@@ -197,14 +197,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// What identifies one version of a file: its length and modification time, or None when it cannot be read.
-type Stamp = Option<(u64, SystemTime)>;
+/// The content of each file, None for one that cannot be read. The files are small (certificates, keys, header
+/// values), so comparing contents is cheap and, unlike modification times, never misses a quick rewrite.
+type Stamp = Option<Vec<u8>>;
 
 fn stamps(files: &[String]) -> Vec<Stamp> {
-    files
-        .iter()
-        .map(|f| std::fs::metadata(f).ok().and_then(|m| Some((m.len(), m.modified().ok()?))))
-        .collect()
+    files.iter().map(|f| std::fs::read(f).ok()).collect()
 }
 
 struct State {
@@ -245,8 +243,8 @@ impl Client {
         &self.settings
     }
 
-    /// The current `reqwest::Client`, rebuilt first if a file changed (checked by length and modification time
-    /// on every call). Connections of a replaced client are not reused.
+    /// The current `reqwest::Client`, rebuilt first if the content of a file changed (the files are read on every
+    /// call). Connections of a replaced client are not reused.
     pub fn get(&self) -> Result<reqwest::Client, Error> {
         let mut st = self.state.lock();
         if !self.files.is_empty() {
