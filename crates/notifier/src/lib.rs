@@ -126,7 +126,7 @@ pub struct Target {
 
 struct AmSet {
     cfg: AlertmanagerConfig,
-    client: reqwest::Client,
+    client: http_client::Client,
     groups: BTreeMap<String, Vec<TargetGroup>>,
     active: Vec<Target>,
     dropped: Vec<Target>,
@@ -149,23 +149,17 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-fn build_client(c: &AlertmanagerConfig) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .timeout(c.timeout.to_std())
-        .danger_accept_invalid_certs(c.tls_config.insecure_skip_verify)
-        .redirect(if c.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        })
-        .user_agent(concat!("Promethium/", env!("CARGO_PKG_VERSION")));
-    if !c.enable_http2 {
-        b = b.http1_only();
+/// The set's client. One that cannot be built (an unreadable CA file, bad PEM, …) is logged here, and again with
+/// every batch it fails to send, until its files are fixed.
+fn build_client(c: &AlertmanagerConfig) -> http_client::Client {
+    let client = http_client::Client::new(http_client::ClientSettings {
+        user_agent: Some(concat!("Promethium/", env!("CARGO_PKG_VERSION")).to_string()),
+        ..http_client::ClientSettings::from_alertmanager_config(c)
+    });
+    if let Err(e) = client.get() {
+        tracing::error!(err = %e, "Error creating HTTP client for Alertmanager");
     }
-    b.build().unwrap_or_else(|e| {
-        tracing::error!(err = %e, "Error creating HTTP client for Alertmanager; using defaults");
-        reqwest::Client::new()
-    })
+    client
 }
 
 /// Turns discovered groups into Alertmanager targets: `__scheme__` and `__alerts_path__` are set, the set's
@@ -358,7 +352,7 @@ impl Notifier {
 
     /// Sends one batch to every Alertmanager; true when at least one accepted it.
     pub async fn send_all(&self, alerts: &[Alert]) -> bool {
-        let targets: Vec<(reqwest::Client, String, String, Auth)> = {
+        let targets: Vec<(http_client::Client, String, String, Auth)> = {
             let sets = self.sets.lock();
             let mut out = Vec::new();
             for s in sets.iter() {
@@ -389,7 +383,10 @@ impl Notifier {
         let sends = targets.into_iter().map(|(client, url, body, auth)| async move {
             let stats = self.am_stats(&url);
             let started = Instant::now();
-            let res = post(&client, &url, body, &auth).await;
+            let res = match client.get() {
+                Ok(client) => post(&client, &url, body, &auth).await,
+                Err(e) => Err(Error::Client(e)),
+            };
             stats.latency_us_sum.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             stats.requests.fetch_add(1, Ordering::Relaxed);
             stats.sent.fetch_add(n, Ordering::Relaxed);

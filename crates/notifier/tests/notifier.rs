@@ -157,3 +157,50 @@ fn table_link() {
         "/graph?g0.expr=rate%28x%7Ba%3D%22b%22%7D%5B5m%5D%29+%3E+0&g0.tab=1"
     );
 }
+
+/// Sends one alert through a fresh notifier to the set `cfg` at `addr` and waits for the outcome.
+async fn send_one(cfg: serde_json::Value, addr: &str) -> Arc<Notifier> {
+    let n = Arc::new(Notifier::new(Options::default()));
+    n.apply_config(Options::default(), &[am_config(cfg)]);
+    n.set_groups(0, "static", group(&[addr]));
+    n.send(vec![alert("Down")]);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = tx.send(());
+    // Shut down at once: the queue is drained on shutdown.
+    n.clone()
+        .run(async move {
+            let _ = rx.await;
+        })
+        .await;
+    n
+}
+
+#[tokio::test]
+async fn sends_over_https_verified_with_the_configured_ca() {
+    use http_client::test_util::{Pki, serve};
+    let Some(pki) = Pki::generate() else { return };
+    let srv = serve(&pki.path("server.crt"), &pki.path("server.key"), None, "").await;
+    let addr = format!("localhost:{}", srv.addr.port());
+    let url = format!("https://{addr}/api/v2/alerts");
+
+    let n = send_one(
+        serde_json::json!({"scheme": "https", "tls_config": {"ca_file": pki.file("ca.crt")}}),
+        &addr,
+    )
+    .await;
+    let reqs = srv.requests.lock().clone();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!((reqs[0].method.as_str(), reqs[0].path.as_str()), ("POST", "/api/v2/alerts"));
+    let body: serde_json::Value = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(body[0]["labels"]["alertname"], "Down");
+    let per = n.stats().per_am.lock().get(&url).cloned().unwrap();
+    assert_eq!(per.errors.load(Ordering::Relaxed), 0);
+
+    // Without the CA, or with a CA file that cannot be read, the batch fails and is counted as failed.
+    for tls in [serde_json::json!({}), serde_json::json!({"ca_file": pki.file("missing.crt")})] {
+        let n = send_one(serde_json::json!({"scheme": "https", "tls_config": tls}), &addr).await;
+        let per = n.stats().per_am.lock().get(&url).cloned().unwrap();
+        assert_eq!(per.errors.load(Ordering::Relaxed), 1);
+    }
+    assert_eq!(srv.requests.lock().len(), 1);
+}

@@ -15,6 +15,15 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The job's HTTP client could not be made from its settings (an unreadable CA, certificate or key file, bad
+    /// PEM, a key that does not match its certificate, …).
+    #[error("Get \"{url}\": {error}")]
+    Client {
+        /// The scrape URL.
+        url: String,
+        /// Why the client could not be made.
+        error: http_client::Error,
+    },
     /// The target answered with a non-200 status.
     #[error("server returned HTTP status {0}")]
     Status(String),

@@ -49,7 +49,7 @@ struct LoopHandle {
 
 struct Pool {
     opts: Arc<ScrapeOptions>,
-    client: reqwest::Client,
+    client: http_client::Client,
     groups: Vec<TargetGroup>,
     loops: HashMap<(Labels, String), LoopHandle>,
     dropped: Vec<TargetInfo>,
@@ -70,22 +70,14 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-fn build_client(o: &ScrapeOptions) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .danger_accept_invalid_certs(o.insecure_skip_verify)
-        .pool_max_idle_per_host(4)
-        .redirect(if o.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        });
-    if !o.enable_compression {
-        b = b.no_gzip();
+/// The pool's client. A client that cannot be built (an unreadable CA file, bad PEM, …) is logged here and
+/// reported as every target's scrape error until its files are fixed.
+fn build_client(o: &ScrapeOptions) -> http_client::Client {
+    let c = http_client::Client::new(o.http.clone());
+    if let Err(e) = c.get() {
+        tracing::error!(scrape_pool = %o.job_name, err = %e, "Error creating HTTP client");
     }
-    b.build().unwrap_or_else(|e| {
-        tracing::error!(err = %e, "Error creating HTTP client; using defaults");
-        reqwest::Client::new()
-    })
+    c
 }
 
 impl Manager {

@@ -51,10 +51,8 @@ pub struct ScrapeOptions {
     pub basic_auth: Option<(String, String)>,
     /// Authorization header value (`Bearer xyz`).
     pub authorization: Option<String>,
-    /// Skip TLS verification.
-    pub insecure_skip_verify: bool,
-    /// Follow redirects.
-    pub follow_redirects: bool,
+    /// The HTTP client settings (`tls_config`, proxies, `http_headers`, redirects, HTTP/2).
+    pub http: http_client::ClientSettings,
     /// Add `scrape_timeout_seconds`, `scrape_sample_limit`, `scrape_body_size_bytes`.
     pub extra_scrape_metrics: bool,
     /// Ingest native histograms (`scrape_native_histograms`). Without it a protobuf scrape reads every histogram
@@ -178,8 +176,10 @@ impl ScrapeOptions {
             metric_relabel_configs: c.metric_relabel_configs.clone(),
             basic_auth,
             authorization,
-            insecure_skip_verify: c.tls_config.insecure_skip_verify,
-            follow_redirects: c.follow_redirects,
+            http: http_client::ClientSettings {
+                max_idle_per_host: Some(4),
+                ..http_client::ClientSettings::from_scrape_config(c)
+            },
             extra_scrape_metrics: c.extra_scrape_metrics.unwrap_or(false),
             scrape_native_histograms: c
                 .scrape_native_histograms

@@ -109,7 +109,7 @@ pub(crate) struct ScrapeLoop {
     pub(crate) target_labels: Labels,
     pub(crate) url: String,
     pub(crate) opts: Arc<ScrapeOptions>,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: http_client::Client,
     pub(crate) storage: Arc<dyn Appendable>,
     pub(crate) state: Arc<Mutex<State>>,
     pub(crate) stats: Arc<ScrapeStats>,
@@ -132,7 +132,7 @@ impl ScrapeLoop {
         target_labels: Labels,
         url: String,
         opts: Arc<ScrapeOptions>,
-        client: reqwest::Client,
+        client: http_client::Client,
         storage: Arc<dyn Appendable>,
         stats: Arc<ScrapeStats>,
         interval: Duration,
@@ -232,8 +232,9 @@ impl ScrapeLoop {
     }
 
     async fn fetch(&self) -> Result<(Vec<u8>, String), Error> {
-        let mut req = self
-            .client
+        let client =
+            self.client.get().map_err(|error| Error::Client { url: self.url.clone(), error })?;
+        let mut req = client
             .get(&self.url)
             .header(
                 "Accept",

@@ -47,7 +47,7 @@ fn opts(yaml_extra: &str) -> ScrapeOptions {
 
 fn scrape_loop(addr: &str, o: ScrapeOptions, store: &MemStorage) -> ScrapeLoop {
     let target = Labels::from_pairs([("instance", addr), ("job", "j")]);
-    let client = reqwest::Client::new();
+    let client = http_client::Client::new(o.http.clone());
     ScrapeLoop::new(
         target,
         format!("http://{addr}/metrics"),
@@ -308,7 +308,7 @@ async fn basic_auth_gzip_and_honor_timestamps() {
     let addr = serve_checked("Basic dTpw", seen.clone()).await;
     let store = MemStorage::new();
     let o = opts("    basic_auth:\n      username: u\n      password: p\n");
-    let client = reqwest::Client::new();
+    let client = http_client::Client::new(o.http.clone());
     let mut sl = ScrapeLoop::new(
         Labels::from_pairs([("instance", addr.as_str()), ("job", "j")]),
         format!("http://{addr}/metrics"),

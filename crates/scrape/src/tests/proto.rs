@@ -110,7 +110,7 @@ fn scrape_loop(addr: &str, o: ScrapeOptions, store: &Recording) -> ScrapeLoop {
         Labels::from_pairs([("instance", addr), ("job", "j")]),
         format!("http://{addr}/metrics"),
         Arc::new(o),
-        reqwest::Client::new(),
+        http_client::Client::new(http_client::ClientSettings::default()),
         Arc::new(store.clone()),
         Default::default(),
         Duration::from_secs(1),

@@ -1,0 +1,3 @@
+//! Scrape integration tests: the scrape manager against real servers on loopback.
+
+mod tls;
