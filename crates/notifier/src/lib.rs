@@ -139,6 +139,13 @@ pub struct Notifier {
     more: tokio::sync::Notify,
     sets: Mutex<Vec<AmSet>>,
     stats: Stats,
+    latency: std::sync::OnceLock<Arc<dyn LatencyObserver>>,
+}
+
+/// Told how long each request to an Alertmanager took (for the latency summaries and histograms).
+pub trait LatencyObserver: Send + Sync {
+    /// A request to `alertmanager` (its URL) took `d`, successful or not.
+    fn observe(&self, alertmanager: &str, d: std::time::Duration);
 }
 
 impl std::fmt::Debug for Notifier {
@@ -229,7 +236,13 @@ impl Notifier {
             more: tokio::sync::Notify::new(),
             sets: Mutex::new(Vec::new()),
             stats: Stats::default(),
+            latency: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reports request latencies to `o` from now on (only the first observer set is used).
+    pub fn observe_latency(&self, o: Arc<dyn LatencyObserver>) {
+        let _ = self.latency.set(o);
     }
 
     /// Applies new settings and Alertmanager sets; discovered targets are kept for sets whose configuration did
@@ -387,7 +400,11 @@ impl Notifier {
                 Ok(client) => post(&client, &url, body, &auth).await,
                 Err(e) => Err(Error::Client(e)),
             };
-            stats.latency_us_sum.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let took = started.elapsed();
+            stats.latency_us_sum.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            if let Some(o) = self.latency.get() {
+                o.observe(&url, took);
+            }
             stats.requests.fetch_add(1, Ordering::Relaxed);
             stats.sent.fetch_add(n, Ordering::Relaxed);
             match res {

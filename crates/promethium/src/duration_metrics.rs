@@ -115,9 +115,14 @@ impl DurationMetric {
     /// Appends both metrics in OpenMetrics text, each series with `labels` (already rendered, e.g.
     /// `alertmanager="…"`, or empty).
     pub(crate) fn render(&self, out: &mut String, labels: &str, with_header: bool) {
+        self.render_summary(out, labels, with_header);
+        self.render_histogram(out, labels, with_header);
+    }
+
+    /// Appends the summary's lines (with its `# HELP`/`# TYPE` header if `with_header`).
+    pub(crate) fn render_summary(&self, out: &mut String, labels: &str, with_header: bool) {
         let (qs, sum, count) = self.quantiles(Instant::now());
         let sep = if labels.is_empty() { "" } else { "," };
-        let braces = |l: &str| if l.is_empty() { String::new() } else { format!("{{{l}}}") };
         if with_header {
             let _ = writeln!(out, "# HELP {} {}", self.summary_name, self.help);
             let _ = writeln!(out, "# TYPE {} summary", self.summary_name);
@@ -133,11 +138,19 @@ impl DurationMetric {
         }
         let _ = writeln!(out, "{}_sum{} {}", self.summary_name, braces(labels), fmt_float(sum));
         let _ = writeln!(out, "{}_count{} {count}", self.summary_name, braces(labels));
+    }
+
+    /// Appends the histogram's lines (with its header if `with_header`).
+    pub(crate) fn render_histogram(&self, out: &mut String, labels: &str, with_header: bool) {
+        let sep = if labels.is_empty() { "" } else { "," };
         if with_header {
             let _ = writeln!(out, "# HELP {} {}", self.histogram_name, self.help);
             let _ = writeln!(out, "# TYPE {} histogram", self.histogram_name);
         }
-        let buckets = self.inner.lock().buckets.clone();
+        let (buckets, sum, count) = {
+            let g = self.inner.lock();
+            (g.buckets.clone(), g.sum, g.count)
+        };
         let mut cumulative = 0;
         for (i, n) in buckets.iter().enumerate() {
             cumulative += n;
@@ -151,6 +164,57 @@ impl DurationMetric {
         let _ = writeln!(out, "{}_sum{} {}", self.histogram_name, braces(labels), fmt_float(sum));
         let _ = writeln!(out, "{}_count{} {count}", self.histogram_name, braces(labels));
     }
+}
+
+fn braces(labels: &str) -> String {
+    if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
+}
+
+/// Durations of alert notifications per Alertmanager (`prometheus_notifications_latency_*`).
+#[derive(Debug, Default)]
+pub(crate) struct NotificationLatency {
+    per_am: Mutex<std::collections::BTreeMap<String, std::sync::Arc<DurationMetric>>>,
+}
+
+impl NotificationLatency {
+    fn metric() -> DurationMetric {
+        DurationMetric::new(
+            "prometheus_notifications_latency_seconds",
+            "prometheus_notifications_latency_histogram_seconds",
+            "Latency quantiles for sending alert notifications.",
+            &[0.5, 0.9, 0.99],
+            &[0.01, 0.1, 1.0, 10.0],
+        )
+    }
+
+    /// Appends both families, one series per Alertmanager (nothing before the first notification).
+    pub(crate) fn render(&self, out: &mut String) {
+        let all: Vec<(String, std::sync::Arc<DurationMetric>)> =
+            self.per_am.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let label = |url: &str| format!("alertmanager=\"{}\"", escape_label(url));
+        for (i, (url, m)) in all.iter().enumerate() {
+            m.render_summary(out, &label(url), i == 0);
+        }
+        for (i, (url, m)) in all.iter().enumerate() {
+            m.render_histogram(out, &label(url), i == 0);
+        }
+    }
+}
+
+impl notifier::LatencyObserver for NotificationLatency {
+    fn observe(&self, alertmanager: &str, d: Duration) {
+        let m = self
+            .per_am
+            .lock()
+            .entry(alertmanager.to_string())
+            .or_insert_with(|| std::sync::Arc::new(NotificationLatency::metric()))
+            .clone();
+        m.observe(d);
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 fn expire(window: &mut VecDeque<(Instant, Vec<f64>, u64)>, now: Instant) {
@@ -227,6 +291,30 @@ mod tests {
         assert_eq!(qs[2].1, 0.001, "{qs:?}");
         let (qs, _, _) = m.quantiles(later + MAX_AGE * 2);
         assert!(qs[0].1.is_nan());
+    }
+
+    #[test]
+    fn notification_latency_groups_each_family_over_alertmanagers() {
+        use notifier::LatencyObserver as _;
+        let n = NotificationLatency::default();
+        let mut out = String::new();
+        n.render(&mut out);
+        assert!(out.is_empty(), "nothing before the first notification: {out}");
+        n.observe("http://b/api/v2/alerts", Duration::from_millis(20));
+        n.observe("http://a/api/v2/alerts", Duration::from_millis(5));
+        n.render(&mut out);
+        let summary = out.find("# TYPE prometheus_notifications_latency_seconds summary").unwrap();
+        let hist = out
+            .find("# TYPE prometheus_notifications_latency_histogram_seconds histogram")
+            .unwrap();
+        let last_summary_line = out
+            .rfind("prometheus_notifications_latency_seconds_count{alertmanager=\"http://b")
+            .unwrap();
+        assert!(summary < last_summary_line && last_summary_line < hist, "{out}");
+        assert!(out.contains(
+            "prometheus_notifications_latency_histogram_seconds_bucket{alertmanager=\"http://a/api/v2/alerts\",le=\"0.01\"} 1"
+        ));
+        assert_eq!(out.matches("# TYPE").count(), 2);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::duration_metrics::DurationMetric;
+use crate::duration_metrics::{DurationMetric, NotificationLatency};
 use crate::process::ProcessCollector;
 
 /// Metrics owned by the binary itself (reload state, build info, readiness).
@@ -47,6 +47,8 @@ pub(crate) struct Metrics {
     pub(crate) rule_eval: Arc<DurationMetric>,
     /// Rule group evaluation durations (`prometheus_rule_group_duration_*`).
     pub(crate) group_eval: Arc<DurationMetric>,
+    /// Alert notification latencies per Alertmanager (`prometheus_notifications_latency_*`).
+    pub(crate) notification_latency: Arc<NotificationLatency>,
 }
 
 impl Metrics {
@@ -95,7 +97,13 @@ impl Metrics {
             &[0.01, 0.05, 0.5, 0.9, 0.99],
             &[0.01, 0.1, 1.0, 10.0],
         ));
-        Metrics { registry, server, rule_eval, group_eval }
+        Metrics {
+            registry,
+            server,
+            rule_eval,
+            group_eval,
+            notification_latency: Arc::new(NotificationLatency::default()),
+        }
     }
 
     /// Adds a collector for figures owned by other components (head, scrape manager, engine).
@@ -117,6 +125,7 @@ impl Metrics {
         }
         self.rule_eval.render(&mut out, "", true);
         self.group_eval.render(&mut out, "", true);
+        self.notification_latency.render(&mut out);
         out.push_str("# EOF\n");
         out
     }

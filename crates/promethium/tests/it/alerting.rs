@@ -148,6 +148,12 @@ scrape_configs:
         )),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(&format!(
+            "prometheus_notifications_latency_seconds_count{{alertmanager=\"http://{am_addr}/api/v2/alerts\"}} "
+        )) && metrics.contains("# TYPE prometheus_notifications_latency_histogram_seconds histogram"),
+        "{metrics}"
+    );
 
     // The target comes up: the alert resolves and Alertmanager no longer lists it as active.
     serve_target(TcpListener::bind(("127.0.0.1", target_port)).unwrap());
