@@ -13,6 +13,7 @@ mod eval;
 mod extended;
 mod functions;
 mod histogram_fns;
+mod info;
 mod kahan_hist;
 mod quantile;
 mod range_fns;
