@@ -19,4 +19,4 @@ pub use functions::{FUNCTIONS, Function, get_function};
 pub use parser::{ParserOptions, parse_expr, parse_metric_selector, parse_number};
 pub use printer::format_number;
 pub use series::{SequenceValue, parse_metric, parse_series_desc, parse_values};
-pub use strings::quote;
+pub use strings::{has_invalid_utf8, quote};

@@ -608,7 +608,7 @@ impl Evaluator<'_, '_> {
                 ));
             }
         };
-        if !model::is_valid_label_name(&label) {
+        if !crate::functions::valid_label_name(&label) {
             return Err(QueryError::Execution(format!(
                 "invalid label name {}",
                 promql_syntax::quote(&label)

@@ -59,6 +59,12 @@ pub(crate) fn bounds_reconciled(a: &FloatHistogram, b: &FloatHistogram) -> bool 
     a.uses_custom_buckets() && b.uses_custom_buckets() && a.custom_values != b.custom_values
 }
 
+/// Whether `name` may be a label name: non-empty and UTF-8 (a string literal can carry bytes that are not, see
+/// [`promql_syntax::has_invalid_utf8`]).
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    model::is_valid_label_name(name) && !promql_syntax::has_invalid_utf8(name)
+}
+
 /// The `{{…}}` notation of a histogram, used by `count_values`.
 pub(crate) fn histogram_string(h: &FloatHistogram) -> String {
     let mut s = format!(
@@ -380,7 +386,7 @@ impl Evaluator<'_, '_> {
                 "invalid regular expression in label_replace(): {regex_s}: {e}"
             ))
         })?;
-        if !model::is_valid_label_name(&dst) {
+        if !valid_label_name(&dst) {
             return Err(QueryError::Execution(format!(
                 "invalid destination label name in label_replace(): {dst}"
             )));
@@ -402,13 +408,13 @@ impl Evaluator<'_, '_> {
         let sep = self.string_arg(&c.args[2]);
         let srcs: Vec<String> = c.args[3..].iter().map(|a| self.string_arg(a)).collect();
         for s in &srcs {
-            if !model::is_valid_label_name(s) {
+            if !valid_label_name(s) {
                 return Err(QueryError::Execution(format!(
                     "invalid source label name in label_join(): {s}"
                 )));
             }
         }
-        if !model::is_valid_label_name(&dst) {
+        if !valid_label_name(&dst) {
             return Err(QueryError::Execution(format!(
                 "invalid destination label name in label_join(): {dst}"
             )));
@@ -420,103 +426,6 @@ impl Evaluator<'_, '_> {
             set_label(s, &dst, &joined);
         }
         merge_same_labels(m)
-    }
-
-    fn eval_info(&self, c: &Call) -> Res<Matrix> {
-        // Enrich with labels of `target_info` (or the selected info metrics) sharing identifying labels.
-        let base = self.eval(&c.args[0])?.into_matrix();
-        let mut matchers = match c.args.get(1) {
-            Some(Expr::VectorSelector(vs)) => vs.matchers.clone(),
-            _ => Vec::new(),
-        };
-        let has_name = matchers.iter().any(|m| m.name == METRIC_NAME_LABEL);
-        if !has_name {
-            matchers.push(model::Matcher::equal(METRIC_NAME_LABEL, "target_info"));
-        }
-        let ident = ["instance", "job"];
-        let lb = self.ctx.lookback;
-        let infos = self.load(&matchers, self.start - lb, self.end, None, 0)?;
-        let data_matchers: Vec<&model::Matcher> =
-            matchers.iter().filter(|m| m.name != METRIC_NAME_LABEL).collect();
-        let mut out: Matrix = Vec::new();
-        let mut index: rustc_hash::FxHashMap<Labels, usize> = rustc_hash::FxHashMap::default();
-        for s in base {
-            let mut ts_f = 0usize;
-            let mut ts_h = 0usize;
-            let mut ts = self.start;
-            while ts <= self.end {
-                // The base sample at this step.
-                while ts_f < s.floats.len() && s.floats[ts_f].t < ts {
-                    ts_f += 1;
-                }
-                while ts_h < s.histograms.len() && s.histograms[ts_h].t < ts {
-                    ts_h += 1;
-                }
-                let fv = s.floats.get(ts_f).filter(|p| p.t == ts).map(|p| p.f);
-                let hv = s.histograms.get(ts_h).filter(|p| p.t == ts).map(|p| p.h.clone());
-                if fv.is_none() && hv.is_none() {
-                    ts += self.interval;
-                    continue;
-                }
-                let mut b = LabelsBuilder::new();
-                b.reset(&s.metric);
-                let mut matched_any = false;
-                for info in &infos {
-                    if !ident.iter().all(|l| info.labels.get(l) == s.metric.get(l)) {
-                        continue;
-                    }
-                    let live = info
-                        .floats
-                        .iter()
-                        .rev()
-                        .find(|p| p.t <= ts)
-                        .is_some_and(|p| p.t > ts - lb && !model::is_stale_nan(p.f));
-                    if !live {
-                        continue;
-                    }
-                    matched_any = true;
-                    for l in info.labels.iter() {
-                        if l.name == METRIC_NAME_LABEL
-                            || ident.contains(&l.name)
-                            || !s.metric.get(l.name).is_empty()
-                        {
-                            continue;
-                        }
-                        if !data_matchers.is_empty()
-                            && !data_matchers.iter().any(|m| m.name == l.name)
-                        {
-                            continue;
-                        }
-                        let cur = b.get(l.name).to_string();
-                        if !cur.is_empty() && cur != l.value {
-                            return Err(QueryError::Execution(format!(
-                                "found conflicting label {:?} values when joining info series",
-                                l.name
-                            )));
-                        }
-                        b.set(l.name, l.value);
-                    }
-                }
-                let lbls = b.labels();
-                let keep = matched_any || data_matchers.iter().all(|m| m.matches(""));
-                if keep {
-                    let idx = *index.entry(lbls.clone()).or_insert_with(|| {
-                        out.push(Series {
-                            metric: lbls.clone(),
-                            drop_name: s.drop_name,
-                            ..Default::default()
-                        });
-                        out.len() - 1
-                    });
-                    match hv {
-                        Some(h) => out[idx].histograms.push(HPoint { t: ts, h }),
-                        None => out[idx].floats.push(FPoint { t: ts, f: fv.unwrap_or(0.0) }),
-                    }
-                }
-                ts += self.interval;
-            }
-        }
-        Ok(out)
     }
 
     /// Per-step functions without a range argument.

@@ -14,6 +14,7 @@ mod extended;
 mod functions;
 mod gate;
 mod histogram_fns;
+mod info;
 mod kahan_hist;
 mod quantile;
 mod range_fns;
