@@ -13,12 +13,14 @@
 
 mod cursor;
 mod error;
+mod label_sets;
 mod mem;
 
 use std::sync::Arc;
 
 pub use cursor::VecCursor;
 pub use error::{AppendError, StorageError};
+pub use label_sets::{distinct_names, distinct_values, sorted_limited};
 pub use mem::MemStorage;
 use model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Metadata, Timestamp, Value};
 

@@ -136,18 +136,8 @@ impl Querier for MemQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut vals: Vec<String> = self
-            .matching(matchers)
-            .iter()
-            .map(|(l, _)| l.get(name))
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-            .collect();
-        vals.sort();
-        vals.dedup();
-        if hints.limit > 0 {
-            vals.truncate(hints.limit);
-        }
+        let m = self.matching(matchers);
+        let vals = crate::distinct_values(m.iter().map(|(l, _)| l), name, hints.limit);
         Ok((vals, Vec::new()))
     }
 
@@ -156,16 +146,8 @@ impl Querier for MemQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut names: Vec<String> = self
-            .matching(matchers)
-            .iter()
-            .flat_map(|(l, _)| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
-            .collect();
-        names.sort();
-        names.dedup();
-        if hints.limit > 0 {
-            names.truncate(hints.limit);
-        }
+        let m = self.matching(matchers);
+        let names = crate::distinct_names(m.iter().map(|(l, _)| l), hints.limit);
         Ok((names, Vec::new()))
     }
 }

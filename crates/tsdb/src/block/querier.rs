@@ -298,23 +298,12 @@ impl Querier for BlockQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut vals = if matchers.is_empty() {
-            self.block.index.label_values(name)
+        let vals = if matchers.is_empty() {
+            storage::sorted_limited(self.block.index.label_values(name), hints.limit)
         } else {
-            let mut v: Vec<String> = self
-                .matching_labels(matchers)
-                .map_err(storage_error)?
-                .iter()
-                .map(|l| l.get(name).to_string())
-                .filter(|v| !v.is_empty())
-                .collect();
-            v.sort();
-            v.dedup();
-            v
+            let sets = self.matching_labels(matchers).map_err(storage_error)?;
+            storage::distinct_values(&sets, name, hints.limit)
         };
-        if hints.limit > 0 {
-            vals.truncate(hints.limit);
-        }
         Ok((vals, Vec::new()))
     }
 
@@ -323,22 +312,12 @@ impl Querier for BlockQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut names = if matchers.is_empty() {
-            self.block.index.label_names()
+        let names = if matchers.is_empty() {
+            storage::sorted_limited(self.block.index.label_names(), hints.limit)
         } else {
-            let mut n: Vec<String> = self
-                .matching_labels(matchers)
-                .map_err(storage_error)?
-                .iter()
-                .flat_map(|l| l.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
-                .collect();
-            n.sort();
-            n.dedup();
-            n
+            let sets = self.matching_labels(matchers).map_err(storage_error)?;
+            storage::distinct_names(&sets, hints.limit)
         };
-        if hints.limit > 0 {
-            names.truncate(hints.limit);
-        }
         Ok((names, Vec::new()))
     }
 }

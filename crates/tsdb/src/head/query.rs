@@ -83,21 +83,12 @@ impl Querier for HeadQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut vals = if matchers.is_empty() {
-            self.head.postings.read().values(name)
+        let vals = if matchers.is_empty() {
+            storage::sorted_limited(self.head.postings.read().values(name), hints.limit)
         } else {
-            let series = self.matching(matchers).unwrap_or_default();
-            self.with_data(series)
-                .iter()
-                .map(|(s, _)| s.labels.get(name).to_string())
-                .filter(|v| !v.is_empty())
-                .collect()
+            let series = self.with_data(self.matching(matchers).unwrap_or_default());
+            storage::distinct_values(series.iter().map(|(s, _)| &s.labels), name, hints.limit)
         };
-        vals.sort();
-        vals.dedup();
-        if hints.limit > 0 {
-            vals.truncate(hints.limit);
-        }
         Ok((vals, Vec::new()))
     }
 
@@ -106,20 +97,12 @@ impl Querier for HeadQuerier {
         hints: &LabelHints,
         matchers: &[Matcher],
     ) -> Result<(Vec<String>, Warnings), StorageError> {
-        let mut names = if matchers.is_empty() {
-            self.head.postings.read().names()
+        let names = if matchers.is_empty() {
+            storage::sorted_limited(self.head.postings.read().names(), hints.limit)
         } else {
-            let series = self.matching(matchers).unwrap_or_default();
-            self.with_data(series)
-                .iter()
-                .flat_map(|(s, _)| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
-                .collect()
+            let series = self.with_data(self.matching(matchers).unwrap_or_default());
+            storage::distinct_names(series.iter().map(|(s, _)| &s.labels), hints.limit)
         };
-        names.sort();
-        names.dedup();
-        if hints.limit > 0 {
-            names.truncate(hints.limit);
-        }
         Ok((names, Vec::new()))
     }
 }
