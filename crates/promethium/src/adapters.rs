@@ -155,7 +155,7 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
     let adapter = Arc::new(Adapter(app.clone()));
     let engine = engine_from_flags(&app.flags());
     web::ApiOptions {
-        queryable: Arc::new(app.storage.clone()) as Arc<dyn Queryable>,
+        queryable: Arc::new(app.db.clone()) as Arc<dyn Queryable>,
         targets: adapter.clone(),
         status: adapter.clone(),
         lifecycle: adapter,

@@ -135,6 +135,7 @@ impl Metrics {
 #[derive(Debug)]
 struct ComponentCollector {
     storage: tsdb::Head,
+    db: tsdb::Db,
     replay_seconds: f64,
     scrape: Arc<scrape::ScrapeStats>,
 }
@@ -205,6 +206,7 @@ impl Collector for ComponentCollector {
         if let Some(w) = self.storage.wal_stats() {
             encode_wal(&mut encoder, &w, self.replay_seconds)?;
         }
+        encode_db(&mut encoder, &self.db)?;
         let counters = [
             (
                 "prometheus_target_scrapes_exceeded_sample_limit",
@@ -299,10 +301,70 @@ fn encode_wal(
     Ok(())
 }
 
+/// The `prometheus_tsdb_*` block, compaction and retention metrics.
+fn encode_db(encoder: &mut DescriptorEncoder<'_>, db: &tsdb::Db) -> Result<(), std::fmt::Error> {
+    let st = db.stats();
+    let lowest = db.min_time();
+    let gauges = [
+        (
+            "prometheus_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks",
+            db.blocks().len() as i64,
+        ),
+        (
+            "prometheus_tsdb_storage_blocks_bytes",
+            "The number of bytes that are currently used for local storage by all blocks.",
+            i64::try_from(db.blocks_bytes()).unwrap_or(i64::MAX),
+        ),
+        (
+            "prometheus_tsdb_lowest_timestamp",
+            "Lowest timestamp value stored in the database. The unit is decided by the library consumer.",
+            if lowest == i64::MAX { 0 } else { lowest },
+        ),
+    ];
+    for (name, help, v) in gauges {
+        let g = ConstGauge::new(v);
+        g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+    }
+    let counters = [
+        (
+            "prometheus_tsdb_compactions",
+            "Total number of compactions that were executed for the partition.",
+            st.compactions,
+        ),
+        (
+            "prometheus_tsdb_compactions_failed",
+            "Total number of compactions that failed for the partition.",
+            st.compactions_failed,
+        ),
+        (
+            "prometheus_tsdb_head_truncations",
+            "Total number of head truncations attempted.",
+            st.head_truncations,
+        ),
+        (
+            "prometheus_tsdb_time_retentions",
+            "The number of times that blocks were deleted because the maximum time limit was exceeded.",
+            st.time_retentions,
+        ),
+        (
+            "prometheus_tsdb_size_retentions",
+            "The number of times that blocks were deleted because the maximum number of bytes was exceeded.",
+            st.size_retentions,
+        ),
+    ];
+    for (name, help, v) in counters {
+        let c = ConstCounter::new(v);
+        c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+    }
+    Ok(())
+}
+
 /// Registers the collectors of the storage and scrape components.
 pub(crate) fn register_components(app: &crate::server::App) {
     let c = ComponentCollector {
         storage: app.storage.clone(),
+        db: app.db.clone(),
         replay_seconds: app.replay.duration.as_secs_f64(),
         scrape: app.scrape.stats(),
     };

@@ -23,6 +23,8 @@ const DEFAULT_CONFIG: &str = include_str!("default.yml");
 pub(crate) struct App {
     args: ServerArgs,
     pub(crate) storage: Head,
+    /// Blocks and head.
+    pub(crate) db: tsdb::Db,
     /// What the WAL replay at start-up found.
     pub(crate) replay: tsdb::WalReplayStats,
     pub(crate) scrape: Arc<Manager>,
@@ -245,6 +247,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
             .context("open storage")??
     };
     let storage = opened.head.clone();
+    let db = opened.db.clone();
     let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
     let external_url =
         crate::alerting::external_url(args.external_url.as_deref(), &args.listen_address);
@@ -255,10 +258,10 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let rules = Arc::new(rules::Manager::new(rules::ManagerOptions {
         query: Arc::new(promtool::engine_query::EngineQuery {
             engine: crate::adapters::engine_from_flags(&args.as_flag_map()),
-            queryable: Arc::new(storage.clone()),
+            queryable: Arc::new(db.clone()),
         }),
         appendable: Arc::new(storage.clone()),
-        queryable: Arc::new(storage.clone()),
+        queryable: Arc::new(db.clone()),
         notify: Some(Arc::new(crate::alerting::NotifyBridge {
             notifier: notifier.clone(),
             external_url: external_url.clone(),
@@ -278,6 +281,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let app = Arc::new(App {
         args: args.clone(),
         storage: storage.clone(),
+        db: db.clone(),
         replay: opened.replay.clone(),
         scrape: scrape.clone(),
         rules,
@@ -320,17 +324,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     app.metrics.lock().server.ready.set(1);
     tracing::info!("Server is ready to receive web requests.");
 
-    let retention_ms = args
-        .retention_time
-        .as_deref()
-        .and_then(|r| model::parse_duration(r).ok())
-        .filter(|ms| *ms > 0)
-        .unwrap_or(15 * 24 * 3600 * 1000);
-    crate::storage::spawn_housekeeping(
-        storage.clone(),
-        &crate::storage::wal_options(&args)?,
-        retention_ms,
-    );
+    crate::storage::spawn_housekeeping(db.clone(), &crate::storage::wal_options(&args)?);
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("install SIGHUP handler")?;

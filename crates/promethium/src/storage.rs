@@ -1,22 +1,24 @@
-//! Opening the local storage and running its housekeeping: the data directory lock, WAL replay, the fsync ticker,
-//! head garbage collection by retention and WAL checkpoints.
+//! Opening the local storage and running its housekeeping: the data directory lock, blocks and WAL replay, the
+//! fsync ticker, and every minute head compaction into blocks (which truncates the head and checkpoints the WAL)
+//! followed by retention.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use tsdb::wal::{Compression, SyncPolicy, WalOptions};
-use tsdb::{DirLock, Head, HeadOptions};
+use tsdb::{Db, DbOptions, DirLock, Head, HeadOptions};
 
 use crate::cli::ServerArgs;
 
-/// How often the head is garbage-collected.
-const GC_INTERVAL: Duration = Duration::from_secs(60);
-/// How often the WAL is checkpointed (Prometheus truncates the head about once per block range).
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often compaction and retention run in any case (Prometheus's block reload interval).
+const COMPACT_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the head is checked for being compactable (Prometheus checks on every commit).
+const COMPACTABLE_CHECK: Duration = Duration::from_secs(1);
 
 /// The open storage and the lock on its directory.
 pub(crate) struct Storage {
+    pub(crate) db: Db,
     pub(crate) head: Head,
     pub(crate) replay: tsdb::WalReplayStats,
     _lock: Option<DirLock>,
@@ -63,9 +65,25 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
         Some(DirLock::acquire(dir).context("opening storage failed")?)
     };
     let wal = wal_options(args)?;
+    let opts = DbOptions {
+        head: HeadOptions { max_exemplars },
+        wal,
+        block_range: parse_ms(&args.min_block_duration, "--storage.tsdb.min-block-duration")?,
+        retention_ms: retention_ms(args)?,
+        retention_bytes: match &args.retention_size {
+            Some(s) => {
+                config::Size::parse(s)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .context("parse --storage.tsdb.retention.size")?
+                    .0
+            }
+            None => 0,
+        },
+    };
     tracing::info!("Replaying WAL, this may take a while");
-    let (head, stats) =
-        Head::open(dir, HeadOptions { max_exemplars }, wal).context("opening storage failed")?;
+    let (db, stats) = Db::open(dir, opts).context("opening storage failed")?;
+    let head = db.head().clone();
+    tracing::info!(blocks = db.blocks().len(), "Blocks loaded");
     if stats.missing_segments > 0 {
         tracing::warn!(
             missing = stats.missing_segments,
@@ -84,23 +102,38 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
         total_replay_duration = ?stats.duration,
         "WAL replay completed"
     );
-    Ok(Storage { head, replay: stats, _lock: lock })
+    Ok(Storage { db, head, replay: stats, _lock: lock })
 }
 
-/// Runs the fsync ticker, retention garbage collection and WAL checkpoints until the runtime stops.
-pub(crate) fn spawn_housekeeping(head: Head, wal: &WalOptions, retention_ms: i64) {
+fn parse_ms(v: &str, flag: &str) -> anyhow::Result<i64> {
+    model::parse_duration(v)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("parse {flag}"))
+}
+
+/// `--storage.tsdb.retention.time`; 15 days when neither it nor the size retention is given, as in Prometheus.
+pub(crate) fn retention_ms(args: &ServerArgs) -> anyhow::Result<i64> {
+    match &args.retention_time {
+        Some(t) => parse_ms(t, "--storage.tsdb.retention.time"),
+        None if args.retention_size.is_some() => Ok(0),
+        None => Ok(15 * 24 * 3600 * 1000),
+    }
+}
+
+/// Runs the fsync ticker, and head compaction with retention, until the runtime stops.
+pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
     // A quarter of the fsync interval, so a sync is at most a quarter late.
     let tick = match wal.sync_policy {
         SyncPolicy::Interval(d) => (d / 4).max(Duration::from_millis(10)),
         SyncPolicy::Always | SyncPolicy::Never => Duration::from_secs(1),
     };
-    let h = head.clone();
+    let head = db.head().clone();
     tokio::spawn(async move {
         let mut t = tokio::time::interval(tick);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             t.tick().await;
-            let h = h.clone();
+            let h = head.clone();
             let res = tokio::task::spawn_blocking(move || h.sync_wal_if_due()).await;
             if let Ok(Err(e)) = res {
                 tracing::error!(err = %e, "Syncing WAL failed");
@@ -108,30 +141,31 @@ pub(crate) fn spawn_housekeeping(head: Head, wal: &WalOptions, retention_ms: i64
         }
     });
     tokio::spawn(async move {
-        let mut t = tokio::time::interval(GC_INTERVAL);
+        let mut t = tokio::time::interval(COMPACTABLE_CHECK);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_checkpoint = tokio::time::Instant::now();
+        let mut last = tokio::time::Instant::now();
         loop {
             t.tick().await;
-            let mint = chrono::Utc::now().timestamp_millis() - retention_ms;
-            let checkpoint = last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL;
-            if checkpoint {
-                last_checkpoint = tokio::time::Instant::now();
+            if !db.head_compactable() && last.elapsed() < COMPACT_INTERVAL {
+                continue;
             }
-            let h = head.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                h.truncate(mint);
-                if checkpoint { h.truncate_wal(mint) } else { Ok(None) }
-            })
-            .await;
-            match res {
-                Ok(Ok(Some(stats))) => tracing::info!(
-                    dropped_series = stats.dropped_series,
-                    dropped_samples = stats.dropped_samples,
-                    "WAL checkpoint complete"
-                ),
-                Ok(Err(e)) => tracing::error!(err = %e, "Creating WAL checkpoint failed"),
-                _ => {}
+            last = tokio::time::Instant::now();
+            let db = db.clone();
+            match tokio::task::spawn_blocking(move || db.compact()).await {
+                Ok(Ok(report)) => {
+                    for (ulid, mint, maxt) in &report.blocks {
+                        tracing::info!(ulid = %ulid, mint, maxt, "write block");
+                    }
+                    for (mint, maxt) in &report.skipped_histogram_ranges {
+                        tracing::warn!(
+                            mint,
+                            maxt,
+                            "Head range kept in memory: native histograms cannot be written to blocks yet"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(err = %e, "compaction failed"),
+                Err(_) => {}
             }
         }
     });

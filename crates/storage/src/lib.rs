@@ -15,6 +15,7 @@ mod cursor;
 mod error;
 mod label_sets;
 mod mem;
+mod merge;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use cursor::VecCursor;
 pub use error::{AppendError, StorageError};
 pub use label_sets::{distinct_names, distinct_values, sorted_limited};
 pub use mem::MemStorage;
+pub use merge::{MergeCursor, MergeQuerier};
 use model::{Exemplar, FloatHistogram, Histogram, Labels, Matcher, Metadata, Timestamp, Value};
 
 /// Opaque reference to a series inside one storage, returned by [`Appender::append`] so later appends for the same

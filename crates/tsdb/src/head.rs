@@ -127,7 +127,19 @@ impl Head {
         opts: HeadOptions,
         wal: WalOptions,
     ) -> Result<(Head, WalReplayStats), Error> {
+        Head::open_from(dir, opts, wal, i64::MIN)
+    }
+
+    /// [`Head::open`] for a head whose data before `min_valid_time` is already in blocks: replay skips those
+    /// samples and appending them is refused as out of bounds.
+    pub(crate) fn open_from(
+        dir: impl AsRef<Path>,
+        opts: HeadOptions,
+        wal: WalOptions,
+        min_valid_time: i64,
+    ) -> Result<(Head, WalReplayStats), Error> {
         let mut inner = Inner::new(&opts);
+        inner.min_valid_time = AtomicI64::new(min_valid_time);
         let (log, stats) = wal_log::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal)?;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
@@ -276,7 +288,27 @@ impl Head {
                 self.inner.counters.series_removed.fetch_add(1, Ordering::Relaxed);
             }
         }
+        // Samples before `mint` left in a chunk that reaches past it no longer count (Prometheus's head minimum
+        // is the truncation time).
+        let new_min = if new_min == i64::MAX { new_min } else { new_min.max(mint) };
         self.inner.min_time.store(new_min, Ordering::Relaxed);
+    }
+
+    /// The series of the head sorted by labels (for writing a block).
+    pub(crate) fn sorted_series(&self) -> Vec<Arc<Series>> {
+        let mut all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all
+    }
+
+    /// Lowest timestamp in the head (`i64::MAX` when empty).
+    pub fn min_time(&self) -> i64 {
+        self.inner.min_time.load(Ordering::Relaxed)
+    }
+
+    /// Highest timestamp in the head (`i64::MIN` when empty).
+    pub fn max_time(&self) -> i64 {
+        self.inner.max_time.load(Ordering::Relaxed)
     }
 }
 

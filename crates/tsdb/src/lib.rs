@@ -10,12 +10,14 @@
 
 pub mod block;
 pub mod chunkenc;
+mod db;
 mod error;
 mod head;
 mod lock;
 pub mod wal;
 
 pub use block::{Block, BlockMeta, BlockWriter, Ulid, write_block_from_samples};
+pub use db::{CompactReport, DEFAULT_BLOCK_RANGE, Db, DbOptions, DbStats};
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{Cardinality, Head, HeadOptions, HeadStats, WalReplayStats, WalStats};
 pub use lock::DirLock;

@@ -7,3 +7,4 @@ mod hostile_targets;
 mod interop;
 mod server;
 mod tool;
+mod tsdb_interop;

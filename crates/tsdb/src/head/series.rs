@@ -36,6 +36,9 @@ pub(crate) struct Series {
     pub(crate) wal_logged: AtomicBool,
 }
 
+/// A series' float samples and histogram samples over a range.
+pub(crate) type RangeSamples = (Vec<(i64, f64)>, Vec<(i64, Value)>);
+
 /// What a cursor needs: shared closed chunks, a copy of the open chunk and the histogram samples.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
@@ -154,6 +157,19 @@ impl Series {
             return None;
         }
         Some(Snapshot { chunks, open, hist })
+    }
+
+    /// The samples in `[mint, maxt]`, floats and histograms separately, in time order.
+    pub(crate) fn samples_in(&self, mint: i64, maxt: i64) -> RangeSamples {
+        let Some(snap) = self.snapshot(mint, maxt) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut floats = Vec::new();
+        decode_floats(&snap.chunks, mint, maxt, &mut floats);
+        if let Some(open) = &snap.open {
+            decode_floats(std::slice::from_ref(open), mint, maxt, &mut floats);
+        }
+        (floats, snap.hist)
     }
 
     pub(crate) fn chunk_stats(&self) -> (u64, u64) {

@@ -86,6 +86,8 @@ pub struct WalReplayStats {
     pub unknown_refs: u64,
     /// Samples not newer than their series' previous one (dropped).
     pub out_of_order: u64,
+    /// Samples older than the newest block, which holds them already (skipped).
+    pub before_blocks: u64,
     /// Damaged segments repaired on the way.
     pub repairs: usize,
     /// Segments that were missing from the numbering (replaced by empty ones; what follows was replayed).
@@ -239,6 +241,7 @@ pub(crate) fn replay(
     opts: WalOptions,
 ) -> Result<(Wal, WalReplayStats), Error> {
     let started = Instant::now();
+    let min_valid = head.min_valid_time.load(Ordering::Relaxed);
     let mut stats = WalReplayStats::default();
     // WAL reference to head series: equal to the series' own reference unless the log defined the same labels
     // twice (a series removed and created again).
@@ -249,6 +252,11 @@ pub(crate) fn replay(
             stats.unknown_refs += 1;
             return;
         };
+        if t < min_valid {
+            // Already in a block.
+            stats.before_blocks += 1;
+            return;
+        }
         let is_float = matches!(v, Value::Float(_));
         if s.append(t, &v) {
             min = min.min(t);

@@ -1,0 +1,291 @@
+//! The database of a data directory: the durable head plus the persistent blocks, as Prometheus lays them out
+//! (`<ULID>/` blocks, `wal/`), read through one merged querier.
+//!
+//! - Opening removes what interrupted writes left (`*.tmp-for-creation`, `*.tmp-for-deletion`) and blocks an
+//!   interrupted compaction already replaced (listed as parents of another block), opens the blocks, then
+//!   replays the WAL into the head skipping what the newest block already holds.
+//! - [`Db::compact`] cuts the head into blocks once it spans more than 1.5 block ranges, as Prometheus's head
+//!   compaction does: the oldest full range is written as a block, then the head and the WAL are truncated to its
+//!   end (`compact.rs`).
+//! - [`Db::apply_retention`] deletes the blocks beyond `retention_ms` (measured from the newest block's end) and,
+//!   oldest first, those that make blocks plus WAL exceed `retention_bytes`.
+//! - Block deletion renames the block to `<ULID>.tmp-for-deletion` first, so a crash never leaves half a block
+//!   that looks whole.
+
+mod compact;
+
+pub use compact::CompactReport;
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use model::{Labels, Matcher};
+use parking_lot::{Mutex, RwLock};
+use storage::{
+    Appendable, Appender, ExemplarQueryable, MergeQuerier, Querier, Queryable, StorageError,
+};
+
+use crate::block::Block;
+use crate::error::Error;
+use crate::head::{Head, HeadOptions, WalReplayStats};
+use crate::wal::WalOptions;
+
+/// Prometheus's default block range (and head chunk range): 2 hours.
+pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3600 * 1000;
+
+const TMP_FOR_CREATION: &str = ".tmp-for-creation";
+const TMP_FOR_DELETION: &str = ".tmp-for-deletion";
+
+/// Settings of a [`Db`].
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Head settings.
+    pub head: HeadOptions,
+    /// WAL settings.
+    pub wal: WalOptions,
+    /// Range of the blocks the head is cut into (`--storage.tsdb.min-block-duration`, 2h).
+    pub block_range: i64,
+    /// Time retention in ms (0 = none).
+    pub retention_ms: i64,
+    /// Size retention in bytes over blocks and WAL (0 = none).
+    pub retention_bytes: u64,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            head: HeadOptions::default(),
+            wal: WalOptions::default(),
+            block_range: DEFAULT_BLOCK_RANGE,
+            retention_ms: 15 * 24 * 3600 * 1000,
+            retention_bytes: 0,
+        }
+    }
+}
+
+/// Counters for the `prometheus_tsdb_*` compaction and retention metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DbStats {
+    /// Head compactions that wrote a block.
+    pub compactions: u64,
+    /// Head compactions that failed.
+    pub compactions_failed: u64,
+    /// Head truncations after a compaction.
+    pub head_truncations: u64,
+    /// Blocks deleted by time retention.
+    pub time_retentions: u64,
+    /// Blocks deleted by size retention.
+    pub size_retentions: u64,
+    /// Seconds the last compaction took.
+    pub last_compaction_seconds: f64,
+}
+
+/// The database. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    head: Head,
+    blocks: RwLock<Vec<Block>>,
+    opts: DbOptions,
+    /// Serialises compaction and retention.
+    maintenance: Mutex<()>,
+    stats: Mutex<DbStats>,
+}
+
+impl Db {
+    /// Opens the data directory `dir` (see the module docs). The caller holds the directory lock.
+    pub fn open(dir: impl AsRef<Path>, opts: DbOptions) -> Result<(Db, WalReplayStats), Error> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(Error::io("create data directory", &dir))?;
+        remove_leftovers(&dir)?;
+        let blocks = open_blocks(&dir)?;
+        let min_valid = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
+        let (head, replay) = Head::open_from(&dir, opts.head.clone(), opts.wal, min_valid)?;
+        let db = Db {
+            inner: Arc::new(Inner {
+                dir,
+                head,
+                blocks: RwLock::new(blocks),
+                opts,
+                maintenance: Mutex::new(()),
+                stats: Mutex::new(DbStats::default()),
+            }),
+        };
+        Ok((db, replay))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.inner.head
+    }
+
+    /// The blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Block> {
+        self.inner.blocks.read().clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> DbStats {
+        self.inner.stats.lock().clone()
+    }
+
+    /// Bytes of the blocks on disk.
+    pub fn blocks_bytes(&self) -> u64 {
+        self.inner.blocks.read().iter().map(Block::size).sum()
+    }
+
+    /// Lowest timestamp stored (blocks or head; `i64::MAX` when empty).
+    pub fn min_time(&self) -> i64 {
+        let blocks = self.inner.blocks.read().first().map_or(i64::MAX, |b| b.meta().min_time);
+        blocks.min(self.inner.head.min_time())
+    }
+
+    /// Deletes the blocks that retention no longer keeps; returns how many went.
+    pub fn apply_retention(&self) -> Result<usize, Error> {
+        let _m = self.inner.maintenance.lock();
+        self.retention_locked()
+    }
+
+    fn retention_locked(&self) -> Result<usize, Error> {
+        let opts = &self.inner.opts;
+        let blocks = self.blocks();
+        let Some(newest) = blocks.iter().map(|b| b.meta().max_time).max() else {
+            return Ok(0);
+        };
+        let mut doomed: Vec<(Block, bool)> = Vec::new();
+        if opts.retention_ms > 0 {
+            for b in &blocks {
+                if newest - b.meta().max_time >= opts.retention_ms {
+                    doomed.push((b.clone(), true));
+                }
+            }
+        }
+        if opts.retention_bytes > 0 {
+            let wal = self.inner.head.wal_stats().map_or(0, |w| w.storage_size_bytes);
+            let mut total: u64 = wal + blocks.iter().map(Block::size).sum::<u64>();
+            for b in &blocks {
+                if total <= opts.retention_bytes {
+                    break;
+                }
+                total = total.saturating_sub(b.size());
+                if !doomed.iter().any(|(d, _)| d.meta().ulid == b.meta().ulid) {
+                    doomed.push((b.clone(), false));
+                }
+            }
+        }
+        for (b, by_time) in &doomed {
+            self.delete_block(b)?;
+            let mut st = self.inner.stats.lock();
+            if *by_time {
+                st.time_retentions += 1;
+            } else {
+                st.size_retentions += 1;
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Removes a block from the set and from disk.
+    fn delete_block(&self, b: &Block) -> Result<(), Error> {
+        self.inner.blocks.write().retain(|x| x.meta().ulid != b.meta().ulid);
+        let dir = b.dir().to_path_buf();
+        let mut doomed = dir.clone().into_os_string();
+        doomed.push(TMP_FOR_DELETION);
+        let doomed = PathBuf::from(doomed);
+        fs::rename(&dir, &doomed).map_err(Error::io("mark block for deletion", &dir))?;
+        fs::remove_dir_all(&doomed).map_err(Error::io("delete block", &doomed))
+    }
+
+    fn add_block(&self, b: Block) {
+        let mut blocks = self.inner.blocks.write();
+        blocks.push(b);
+        blocks.sort_by_key(|b| b.meta().min_time);
+    }
+}
+
+/// Removes `*.tmp-for-creation` and `*.tmp-for-deletion` directories left by interrupted writes.
+fn remove_leftovers(dir: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(Error::io("list data directory", dir))? {
+        let entry = entry.map_err(Error::io("list data directory", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(TMP_FOR_CREATION) || name.ends_with(TMP_FOR_DELETION) {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(Error::io("remove leftover directory", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens every block directory, oldest first; deletes blocks another block lists as its parent (a compaction
+/// that was interrupted after writing its result).
+fn open_blocks(dir: &Path) -> Result<Vec<Block>, Error> {
+    let mut blocks = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::io("list data directory", dir))? {
+        let entry = entry.map_err(Error::io("list data directory", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if crate::block::Ulid::parse(name).is_none() || !entry.path().join("meta.json").exists() {
+            continue;
+        }
+        blocks.push(Block::open(&entry.path())?);
+    }
+    let parents: Vec<crate::block::Ulid> =
+        blocks.iter().flat_map(|b| b.meta().compaction.parents.iter().map(|p| p.ulid)).collect();
+    let mut kept = Vec::new();
+    for b in blocks {
+        if parents.contains(&b.meta().ulid) {
+            let path = b.dir().to_path_buf();
+            drop(b);
+            fs::remove_dir_all(&path).map_err(Error::io("delete replaced block", &path))?;
+        } else {
+            kept.push(b);
+        }
+    }
+    kept.sort_by_key(|b| b.meta().min_time);
+    Ok(kept)
+}
+
+impl Appendable for Db {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        self.inner.head.appender()
+    }
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        let mut queriers = Vec::new();
+        for b in self.inner.blocks.read().iter() {
+            let m = b.meta();
+            if m.min_time <= maxt && m.max_time > mint {
+                queriers.push(b.querier(mint, maxt)?);
+            }
+        }
+        queriers.push(self.inner.head.querier(mint, maxt)?);
+        Ok(MergeQuerier::boxed(queriers))
+    }
+}
+
+impl ExemplarQueryable for Db {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<(Labels, Vec<model::Exemplar>)>, StorageError> {
+        self.inner.head.select_exemplars(start, end, matcher_sets)
+    }
+}
