@@ -1,5 +1,6 @@
-//! Durability of the whole server: samples acknowledged before a `kill -9` are there after the restart, exactly
-//! once, and a pending alert keeps its pending time across a restart.
+//! Durability of the whole server: samples acknowledged before a `kill -9` (also during compactions and WAL
+//! checkpoints) are there after the restart, exactly once, and a pending alert keeps its pending time across a
+//! restart.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -55,18 +56,23 @@ fn samples(p: &Proc, selector: &str) -> Vec<(i64, String)> {
         .unwrap_or_default()
 }
 
-fn no_tmp_dirs(data: &Path) {
+/// Temporary files and directories (`*.tmp`, `*.tmp-for-creation`, …) under `data`.
+fn tmp_entries(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![data.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            assert!(!name.ends_with(".tmp") && !name.contains(".tmp-"), "leftover {name}");
-            if e.file_type().unwrap().is_dir() {
+            if name.ends_with(".tmp") || name.contains(".tmp-") {
+                out.push(e.path());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(e.path());
             }
         }
     }
+    out
 }
 
 /// A cheap pseudo-random sequence (the kill points), seeded from the clock and printed for reproduction.
@@ -96,12 +102,20 @@ fn acknowledged_samples_survive_kill_9_at_random_points() {
         ),
     )
     .unwrap();
-    let flags = [format!("--config.file={}", dir.path().join("prometheus.yml").display())];
+    // Blocks of 2 s, so kills also land during compactions and WAL checkpoints.
+    let flags = [
+        format!("--config.file={}", dir.path().join("prometheus.yml").display()),
+        "--storage.tsdb.min-block-duration=2s".to_string(),
+    ];
     let mut before: Vec<(i64, String)> = Vec::new();
     let mut total_before = 0.0;
     for (round, delay) in kill_delays(20).into_iter().enumerate() {
+        // What a crash left half-written is gone once the server is up (a compaction may start new ones).
+        let leftovers = tmp_entries(&dir.path().join("data"));
         let p = start(dir.path(), &flags);
-        no_tmp_dirs(&dir.path().join("data"));
+        for l in &leftovers {
+            assert!(!l.exists(), "round {round}: leftover {}", l.display());
+        }
         // Everything acknowledged before the last kill is back, once.
         let after = samples(&p, "m{i=\"7\"}");
         assert!(
@@ -111,15 +125,9 @@ fn acknowledged_samples_survive_kill_9_at_random_points() {
             after.len()
         );
         assert!(after.windows(2).all(|w| w[0].0 < w[1].0), "round {round}: duplicated samples");
-        // Each run writes its own segment; the replay covered the earlier ones.
-        let (_, metrics) = p.get("/metrics");
-        assert!(
-            metrics.contains(&format!("\nprometheus_tsdb_wal_segment_current {round}\n")),
-            "round {round}: {metrics}"
-        );
+        // The replay covered every segment there was.
         let replay = p.json("/api/v1/status/walreplay");
         assert_eq!(replay["data"]["current"], replay["data"]["max"], "{replay}");
-        assert_eq!(replay["data"]["max"], round.saturating_sub(1), "{replay}");
         let total = count_all(&p);
         assert!(total >= total_before, "round {round}: {total} samples now, {total_before} before");
         // Ingest a while, note what is acknowledged, then crash at a random point.
@@ -129,6 +137,11 @@ fn acknowledged_samples_survive_kill_9_at_random_points() {
         drop(p); // SIGKILL
     }
     assert!(before.len() > 20, "ingestion went on between the crashes: {}", before.len());
+    let blocks = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("meta.json").exists())
+        .count();
+    assert!(blocks > 0, "compaction ran between the crashes");
 }
 
 fn count_all(p: &Proc) -> f64 {
