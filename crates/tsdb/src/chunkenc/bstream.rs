@@ -14,6 +14,7 @@ impl BitWriter {
     }
 
     /// Bits written so far.
+    #[cfg(test)]
     pub(crate) fn bit_len(&self) -> usize {
         self.bytes.len() * 8 - usize::from(self.free)
     }

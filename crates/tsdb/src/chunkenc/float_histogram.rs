@@ -180,7 +180,8 @@ impl FloatHistogramAppender {
         }
         let gauge = h.counter_reset_hint == CounterResetHint::Gauge;
         if self.count == u16::MAX {
-            let header = if gauge { CounterResetHeader::Gauge } else { self.counter_reset_against(h) };
+            let header =
+                if gauge { CounterResetHeader::Gauge } else { self.counter_reset_against(h) };
             return Ok(HistogramAppend::NewChunk(self.cut(t, h, header)));
         }
         if gauge {
@@ -195,8 +196,11 @@ impl FloatHistogramAppender {
         } else {
             let (ok, reset) = self.appendable(h);
             if !ok || reset {
-                let header =
-                    if reset { CounterResetHeader::CounterReset } else { CounterResetHeader::Unknown };
+                let header = if reset {
+                    CounterResetHeader::CounterReset
+                } else {
+                    CounterResetHeader::Unknown
+                };
                 return Ok(HistogramAppend::NewChunk(self.cut(t, h, header)));
             }
         }
@@ -216,8 +220,10 @@ impl FloatHistogramAppender {
             return Ok(HistogramAppend::Appended { recoded: false });
         }
         let any_backward = pos.backward || neg.backward;
-        let p_spans = recode_spans(&pos, &h.positive_spans, if gauge { any_backward } else { pos.backward });
-        let n_spans = recode_spans(&neg, &h.negative_spans, if gauge { any_backward } else { neg.backward });
+        let p_spans =
+            recode_spans(&pos, &h.positive_spans, if gauge { any_backward } else { pos.backward });
+        let n_spans =
+            recode_spans(&neg, &h.negative_spans, if gauge { any_backward } else { neg.backward });
         self.recode(&p_spans, &n_spans)?;
         h.positive_spans = p_spans;
         h.negative_spans = n_spans;
@@ -225,7 +231,12 @@ impl FloatHistogramAppender {
         Ok(HistogramAppend::Appended { recoded: true })
     }
 
-    fn cut(&self, t: i64, h: &FloatHistogram, header: CounterResetHeader) -> FloatHistogramAppender {
+    fn cut(
+        &self,
+        t: i64,
+        h: &FloatHistogram,
+        header: CounterResetHeader,
+    ) -> FloatHistogramAppender {
         let mut a = FloatHistogramAppender::new();
         a.append_sample(t, h);
         a.set_counter_reset_header(header);
@@ -238,8 +249,10 @@ impl FloatHistogramAppender {
         p_spans: &[model::BucketSpan],
         n_spans: &[model::BucketSpan],
     ) -> Result<(), Error> {
-        let (p_old, n_old) =
-            (bucket_indexes(&self.layout.positive_spans), bucket_indexes(&self.layout.negative_spans));
+        let (p_old, n_old) = (
+            bucket_indexes(&self.layout.positive_spans),
+            bucket_indexes(&self.layout.negative_spans),
+        );
         let (p_new, n_new) = (bucket_indexes(p_spans), bucket_indexes(n_spans));
         let header = self.counter_reset_header();
         let mut fresh = FloatHistogramAppender::new();
@@ -377,8 +390,10 @@ impl<'a> FloatHistogramIterator<'a> {
             if (np + nn).saturating_mul(64) > r.remaining_bits() as u64 {
                 return Err(end("buckets"));
             }
-            self.pos = (0..np).map(|_| raw(r)).collect::<Option<_>>().ok_or_else(|| end("buckets"))?;
-            self.neg = (0..nn).map(|_| raw(r)).collect::<Option<_>>().ok_or_else(|| end("buckets"))?;
+            self.pos =
+                (0..np).map(|_| raw(r)).collect::<Option<_>>().ok_or_else(|| end("buckets"))?;
+            self.neg =
+                (0..nn).map(|_| raw(r)).collect::<Option<_>>().ok_or_else(|| end("buckets"))?;
             return Ok(());
         }
         let t_dod = read_varbit_int(r).ok_or_else(|| end("timestamp"))?;

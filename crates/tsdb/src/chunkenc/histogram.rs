@@ -163,13 +163,15 @@ impl HistogramAppender {
         let gauge = h.counter_reset_hint == CounterResetHint::Gauge;
         let chunk_gauge = self.counter_reset_header() == CounterResetHeader::Gauge;
         if self.count == u16::MAX {
-            let header = if gauge { CounterResetHeader::Gauge } else { self.counter_reset_against(h) };
+            let header =
+                if gauge { CounterResetHeader::Gauge } else { self.counter_reset_against(h) };
             return Ok(HistogramAppend::NewChunk(self.cut(t, h, header)));
         }
         if gauge {
             if !chunk_gauge
                 || (!is_stale_nan(h.sum)
-                    && (is_stale_nan(self.sum.value) || !self.layout.fits(h.schema, h.zero_threshold, &h.custom_values)))
+                    && (is_stale_nan(self.sum.value)
+                        || !self.layout.fits(h.schema, h.zero_threshold, &h.custom_values)))
             {
                 return Ok(HistogramAppend::NewChunk(self.cut(t, h, CounterResetHeader::Gauge)));
             }
@@ -208,8 +210,10 @@ impl HistogramAppender {
             return Ok(HistogramAppend::Appended { recoded: false });
         }
         let any_backward = pos.backward || neg.backward;
-        let p_spans = recode_spans(&pos, &h.positive_spans, if gauge { any_backward } else { pos.backward });
-        let n_spans = recode_spans(&neg, &h.negative_spans, if gauge { any_backward } else { neg.backward });
+        let p_spans =
+            recode_spans(&pos, &h.positive_spans, if gauge { any_backward } else { pos.backward });
+        let n_spans =
+            recode_spans(&neg, &h.negative_spans, if gauge { any_backward } else { neg.backward });
         self.recode(&p_spans, &n_spans)?;
         h.positive_spans = p_spans;
         h.negative_spans = n_spans;
@@ -283,8 +287,10 @@ impl HistogramAppender {
         p_spans: &[model::BucketSpan],
         n_spans: &[model::BucketSpan],
     ) -> Result<(), Error> {
-        let (p_old, n_old) =
-            (bucket_indexes(&self.layout.positive_spans), bucket_indexes(&self.layout.negative_spans));
+        let (p_old, n_old) = (
+            bucket_indexes(&self.layout.positive_spans),
+            bucket_indexes(&self.layout.negative_spans),
+        );
         let (p_new, n_new) = (bucket_indexes(p_spans), bucket_indexes(n_spans));
         let header = self.counter_reset_header();
         let mut fresh = HistogramAppender::new();
@@ -447,7 +453,8 @@ impl<'a> HistogramIterator<'a> {
             self.t = read_varbit_int(r).ok_or_else(|| end("timestamp"))?;
             self.cnt = read_varbit_uint(r).ok_or_else(|| end("count"))?;
             self.zcnt = read_varbit_uint(r).ok_or_else(|| end("zero count"))?;
-            self.sum = XorValue::for_reading(f64::from_bits(r.read_bits(64).ok_or_else(|| end("sum"))?));
+            self.sum =
+                XorValue::for_reading(f64::from_bits(r.read_bits(64).ok_or_else(|| end("sum"))?));
             for b in self.pos.iter_mut().chain(self.neg.iter_mut()) {
                 *b = read_varbit_int(r).ok_or_else(|| end("buckets"))?;
             }

@@ -341,7 +341,11 @@ pub(crate) fn placement(chunk: &[BucketSpan], sample: &[BucketSpan]) -> Placemen
 /// The spans a chunk is recoded with when a sample brings new buckets, chosen as Prometheus does: the sample's
 /// own spans, or the canonical spans of the union when `canonical` (for counter histograms: this sign has
 /// buckets the sample lacks; for gauge histograms: either sign has).
-pub(crate) fn recode_spans(p: &Placement, sample: &[BucketSpan], canonical: bool) -> Vec<BucketSpan> {
+pub(crate) fn recode_spans(
+    p: &Placement,
+    sample: &[BucketSpan],
+    canonical: bool,
+) -> Vec<BucketSpan> {
     if canonical { spans_of(&p.indexes) } else { sample.to_vec() }
 }
 

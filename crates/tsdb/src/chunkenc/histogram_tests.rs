@@ -5,9 +5,7 @@ use model::{BucketSpan, CUSTOM_BUCKETS_SCHEMA, CounterResetHint as H, FloatHisto
 use proptest::prelude::*;
 
 use super::*;
-use crate::chunkenc::{
-    FloatHistogramAppender, FloatHistogramIterator, decode_float_histogram,
-};
+use crate::chunkenc::{FloatHistogramAppender, FloatHistogramIterator, decode_float_histogram};
 
 fn spans(pairs: &[(i32, u32)]) -> Vec<BucketSpan> {
     pairs.iter().map(|&(offset, length)| BucketSpan { offset, length }).collect()
@@ -173,8 +171,9 @@ fn counter_reset_cuts_a_chunk_with_the_reset_header() {
     let got = decode_histogram(b.bytes()).expect("decode");
     assert_eq!(got[0].1.counter_reset_hint, H::Unknown);
     // A chunk cut for size after `a` records whether the sample continues it.
-    let next = HistogramAppender::start_after(Some(&a), 5000, &hist(&[(0, 2)], &[6, 4], 1, H::Unknown))
-        .expect("start");
+    let next =
+        HistogramAppender::start_after(Some(&a), 5000, &hist(&[(0, 2)], &[6, 4], 1, H::Unknown))
+            .expect("start");
     assert_eq!(next.counter_reset_header(), CounterResetHeader::NotCounterReset);
 }
 
@@ -281,7 +280,11 @@ fn damaged_chunks_give_errors_not_panics() {
     for bytes in [a.bytes().to_vec(), fa.bytes().to_vec()] {
         let float = bytes == fa.bytes();
         let decode = |b: &[u8]| {
-            if float { decode_float_histogram(b).map(|v| v.len()) } else { decode_histogram(b).map(|v| v.len()) }
+            if float {
+                decode_float_histogram(b).map(|v| v.len())
+            } else {
+                decode_histogram(b).map(|v| v.len())
+            }
         };
         assert_eq!(decode(&bytes).expect("intact chunk"), 40);
         for cut in 0..bytes.len() {
@@ -296,5 +299,22 @@ fn damaged_chunks_give_errors_not_panics() {
         }
     }
     // Layouts claiming absurd sizes are refused before anything is allocated.
-    assert!(decode_histogram(&[0, 1, 0, 0, 0b1111_1111, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(
+        decode_histogram(&[
+            0,
+            1,
+            0,
+            0,
+            0b1111_1111,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff
+        ])
+        .is_err()
+    );
 }
