@@ -156,13 +156,6 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
                     for (ulid, mint, maxt) in &report.blocks {
                         tracing::info!(ulid = %ulid, mint, maxt, "write block");
                     }
-                    for (mint, maxt) in &report.skipped_histogram_ranges {
-                        tracing::warn!(
-                            mint,
-                            maxt,
-                            "Head range kept in memory: native histograms cannot be written to blocks yet"
-                        );
-                    }
                 }
                 Ok(Err(e)) => tracing::error!(err = %e, "compaction failed"),
                 Err(_) => {}

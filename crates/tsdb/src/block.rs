@@ -7,10 +7,9 @@
 //! - `tombstones` ([`Tombstones`]): deleted intervals per series.
 //!
 //! [`BlockWriter`] writes a block into `<ULID>.tmp-for-creation` and renames it into place once everything is
-//! synced; [`write_block_from_samples`] cuts XOR chunks from raw samples the way Prometheus's head does.
-//! [`Block`] opens a block and implements `storage::Queryable`.
-//!
-//! Only float (XOR) chunks are decoded; native histogram chunks are read as raw chunks but not decoded yet.
+//! synced; [`write_block_from_samples`] cuts XOR chunks from raw samples the way Prometheus's head does, and
+//! [`write_block_from_series`] also cuts native histogram chunks. [`Block`] opens a block and implements
+//! `storage::Queryable`, decoding XOR, histogram and float histogram chunks.
 
 mod chunks;
 mod encoding;
@@ -28,6 +27,9 @@ mod tests;
 /// A series' labels with its float samples `(timestamp ms, value)`.
 pub type FloatSeries = (model::Labels, Vec<(i64, f64)>);
 
+/// A series' labels with samples of any kind `(timestamp ms, value)`.
+pub type ValueSeries = (model::Labels, Vec<(i64, model::Value)>);
+
 pub use chunks::{
     CHUNKS_FORMAT_V1, CHUNKS_MAGIC, ChunkEncoding, ChunkMeta, ChunkReader, ChunkRef, ChunkWriter,
     DEFAULT_SEGMENT_SIZE, RawChunk, SEGMENT_HEADER_SIZE,
@@ -39,6 +41,7 @@ pub use querier::Block;
 pub use tombstones::{Interval, TOMBSTONES_FILENAME, TOMBSTONES_MAGIC, Tombstones};
 pub use ulid::Ulid;
 pub use writer::{
-    BlockWriter, Chunk, DEFAULT_BLOCK_DURATION, TMP_FOR_CREATION_SUFFIX, cut_xor_chunks,
-    write_block_from_samples,
+    BlockWriter, Chunk, DEFAULT_BLOCK_DURATION, TMP_FOR_CREATION_SUFFIX, cut_chunks,
+    cut_float_histogram_chunks, cut_histogram_chunks, cut_xor_chunks, write_block_from_samples,
+    write_block_from_series,
 };

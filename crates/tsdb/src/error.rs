@@ -73,6 +73,14 @@ pub enum Error {
         /// What is wrong, and where.
         reason: String,
     },
+    /// A chunk's bytes do not decode, or a sample cannot be encoded into a chunk.
+    #[error("{op}: {reason}")]
+    Chunk {
+        /// The operation ("decode histogram chunk", "append histogram", ...).
+        op: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A block operation was called with arguments it cannot honour (series out of label order, a chunk outside
     /// the block's time range, an index over 64 GiB, ...).
     #[error("{op}: {reason}")]
@@ -99,6 +107,11 @@ impl Error {
     /// Builds an [`Error::BlockCorruption`].
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
         Error::BlockCorruption { path: path.into(), reason: reason.into() }
+    }
+
+    /// Builds an [`Error::Chunk`].
+    pub(crate) fn chunk(op: &'static str, reason: impl Into<String>) -> Error {
+        Error::Chunk { op, reason: reason.into() }
     }
 
     /// Builds an [`Error::BlockInvalid`].

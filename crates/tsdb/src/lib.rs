@@ -3,8 +3,8 @@
 //! Prometheus's segment and record format ([`wal`]): [`Head::open`] replays it, every commit is logged before
 //! it is acknowledged, head truncation checkpoints it. The data directory is guarded by [`DirLock`]. Persistent
 //! blocks are in Prometheus's on-disk format ([`block`]: meta.json, chunk segments, index v2, tombstones; written
-//! byte for byte as Prometheus 2.42 writes them and readable through the `storage` traits). Compaction and the
-//! merge of head and blocks plug in behind the same traits.
+//! byte for byte as Prometheus 2.42 writes them and readable through the `storage` traits, native histogram chunks
+//! included ([`chunkenc`]). [`Db`] reads blocks and head as one and compacts the head into blocks.
 //!
 //! **Architecture Invariant:** only this crate knows the chunk and on-disk formats.
 
@@ -16,7 +16,9 @@ mod head;
 mod lock;
 pub mod wal;
 
-pub use block::{Block, BlockMeta, BlockWriter, Ulid, write_block_from_samples};
+pub use block::{
+    Block, BlockMeta, BlockWriter, Ulid, write_block_from_samples, write_block_from_series,
+};
 pub use db::{CompactReport, DEFAULT_BLOCK_RANGE, Db, DbOptions, DbStats};
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{Cardinality, Head, HeadOptions, HeadStats, WalReplayStats, WalStats};

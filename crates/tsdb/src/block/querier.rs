@@ -16,7 +16,7 @@ use super::chunks::{ChunkEncoding, ChunkMeta, ChunkReader};
 use super::index_reader::IndexReader;
 use super::meta::{BlockMeta, META_FILENAME};
 use super::tombstones::{Interval, Tombstones};
-use crate::chunkenc::XorIterator;
+use crate::chunkenc::{XorIterator, decode_float_histogram, decode_histogram};
 use crate::error::Error;
 
 /// An opened, immutable block. Cloning shares it.
@@ -113,7 +113,7 @@ impl Block {
 }
 
 impl Inner {
-    /// Decodes one chunk after checking its checksum. Only XOR chunks are supported so far.
+    /// Decodes one chunk (XOR, histogram or float histogram) after checking its checksum.
     fn decode_chunk(&self, c: &ChunkMeta) -> Result<Vec<(i64, Value)>, Error> {
         let raw = self.chunks.chunk_verified(c.chunk_ref)?;
         let corrupt = |reason: String| {
@@ -135,6 +135,14 @@ impl Inner {
                 }
                 Ok(samples)
             }
+            Some(ChunkEncoding::Histogram) => decode_histogram(raw.data)
+                .map(|v| v.into_iter().map(|(t, h)| (t, Value::Histogram(Arc::new(h)))).collect())
+                .map_err(|e| corrupt(e.to_string())),
+            Some(ChunkEncoding::FloatHistogram) => decode_float_histogram(raw.data)
+                .map(|v| {
+                    v.into_iter().map(|(t, h)| (t, Value::FloatHistogram(Arc::new(h)))).collect()
+                })
+                .map_err(|e| corrupt(e.to_string())),
             _ => Err(corrupt(format!("unsupported chunk encoding {}", raw.encoding))),
         }
     }

@@ -2,6 +2,7 @@
 //! format, round trips, corruption and interoperability with the real `promtool`.
 
 mod corruption;
+mod histograms;
 mod promtool;
 mod roundtrip;
 

@@ -8,15 +8,18 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use model::{Label, Labels};
+use model::{FloatHistogram, Histogram, Label, Labels, Value};
 
 use super::chunks::{ChunkEncoding, ChunkMeta, ChunkWriter};
 use super::encoding::{Dec, put_uvarint, put_uvarint_str, put_varint, sync_dir};
 use super::index_writer::IndexWriter;
 use super::meta::{BlockMeta, BlockStats};
 use super::tombstones::Tombstones;
-use super::{FloatSeries, Ulid};
-use crate::chunkenc::{SAMPLES_PER_CHUNK, XorAppender};
+use super::{FloatSeries, Ulid, ValueSeries};
+use crate::chunkenc::{
+    FloatHistogramAppender, HistogramAppend, HistogramAppender, MIN_SAMPLES_PER_HISTOGRAM_CHUNK,
+    SAMPLES_PER_CHUNK, TARGET_BYTES_PER_HISTOGRAM_CHUNK, XorAppender,
+};
 use crate::error::Error;
 
 /// Prometheus's default block duration and head chunk range, 2h in milliseconds.
@@ -324,6 +327,220 @@ pub fn write_block_from_samples(
     let mut w = BlockWriter::new(parent, mint, maxt.saturating_add(1))?;
     for (labels, samples) in &series {
         w.add_series(labels, &cut_xor_chunks(samples, DEFAULT_BLOCK_DURATION))?;
+    }
+    w.finish()
+}
+
+/// Prometheus's `computeChunkEndTime` for histogram chunks: the chunk is `1/ratio_to_full` of its target size,
+/// so spread the rest of the range over equally sized chunks.
+fn histogram_chunk_end_time(start: i64, cur: i64, max: i64, ratio_to_full: f64) -> i64 {
+    let n = (max - start) as f64 / ((cur - start + 1) as f64 * ratio_to_full);
+    if n <= 1.0 { max } else { (start as f64 + (max - start) as f64 / n.floor()) as i64 }
+}
+
+/// The two histogram appenders, for [`cut_histogram_run`].
+trait HistogramChunkAppender<H>: Sized {
+    const ENCODING: ChunkEncoding;
+    fn start_after(prev: Option<&Self>, t: i64, h: &H) -> Result<Self, Error>;
+    fn append(&mut self, t: i64, h: &H) -> Result<HistogramAppend<Self>, Error>;
+    fn count(&self) -> u16;
+    fn bytes(&self) -> &[u8];
+}
+
+impl HistogramChunkAppender<Histogram> for HistogramAppender {
+    const ENCODING: ChunkEncoding = ChunkEncoding::Histogram;
+    fn start_after(prev: Option<&Self>, t: i64, h: &Histogram) -> Result<Self, Error> {
+        HistogramAppender::start_after(prev, t, h)
+    }
+    fn append(&mut self, t: i64, h: &Histogram) -> Result<HistogramAppend<Self>, Error> {
+        HistogramAppender::append(self, t, h)
+    }
+    fn count(&self) -> u16 {
+        HistogramAppender::count(self)
+    }
+    fn bytes(&self) -> &[u8] {
+        HistogramAppender::bytes(self)
+    }
+}
+
+impl HistogramChunkAppender<FloatHistogram> for FloatHistogramAppender {
+    const ENCODING: ChunkEncoding = ChunkEncoding::FloatHistogram;
+    fn start_after(prev: Option<&Self>, t: i64, h: &FloatHistogram) -> Result<Self, Error> {
+        FloatHistogramAppender::start_after(prev, t, h)
+    }
+    fn append(&mut self, t: i64, h: &FloatHistogram) -> Result<HistogramAppend<Self>, Error> {
+        FloatHistogramAppender::append(self, t, h)
+    }
+    fn count(&self) -> u16 {
+        FloatHistogramAppender::count(self)
+    }
+    fn bytes(&self) -> &[u8] {
+        FloatHistogramAppender::bytes(self)
+    }
+}
+
+/// Cuts histogram samples into chunks the way Prometheus's head does (`histogramsAppendPreprocessor`): a new
+/// chunk at each `chunk_range` boundary; once a chunk reaches a quarter of the 1024-byte target, an end time
+/// predicted to spread the range evenly; at the latest at twice the target size; but never before 10 samples
+/// unless the range ends. A chunk cut this way records whether its first sample continues the previous chunk.
+/// The appender also cuts (counter resets, layout changes) and recodes (new buckets) as Prometheus's does.
+fn cut_histogram_run<H, A: HistogramChunkAppender<H>>(
+    samples: &[(i64, H)],
+    chunk_range: i64,
+) -> Result<Vec<Chunk>, Error> {
+    let chunk_range = chunk_range.max(1);
+    let target = TARGET_BYTES_PER_HISTOGRAM_CHUNK;
+    let mut out = Vec::new();
+    let finish = |a: &A, min_time: i64, max_time: i64| Chunk {
+        encoding: A::ENCODING,
+        min_time,
+        max_time,
+        data: a.bytes().to_vec(),
+    };
+    let mut cur: Option<(A, i64, i64)> = None;
+    let (mut next_at, mut computed) = (i64::MIN, false);
+    for (t, h) in samples {
+        let t = *t;
+        let Some((app, min_time, max_time)) = cur.as_mut() else {
+            cur = Some((A::start_after(None, t, h)?, t, t));
+            (next_at, computed) = (range_for_timestamp(t, chunk_range), false);
+            continue;
+        };
+        if t <= *max_time {
+            continue;
+        }
+        let (n, bytes) = (app.count(), app.bytes().len());
+        let range_start =
+            if computed { range_for_timestamp(*min_time, chunk_range) } else { next_at };
+        if !computed && bytes >= target / 4 {
+            next_at = histogram_chunk_end_time(
+                *min_time,
+                *max_time,
+                next_at,
+                target as f64 / bytes as f64,
+            );
+            computed = true;
+        }
+        if (t >= next_at || bytes >= target * 2)
+            && (n >= MIN_SAMPLES_PER_HISTOGRAM_CHUNK || t >= range_start)
+        {
+            let next = A::start_after(Some(&*app), t, h)?;
+            out.push(finish(app, *min_time, *max_time));
+            cur = Some((next, t, t));
+            (next_at, computed) = (range_for_timestamp(t, chunk_range), false);
+            continue;
+        }
+        match app.append(t, h)? {
+            HistogramAppend::Appended { .. } => *max_time = t,
+            HistogramAppend::NewChunk(next) => {
+                out.push(finish(app, *min_time, *max_time));
+                cur = Some((next, t, t));
+                next_at = range_for_timestamp(t, chunk_range);
+            }
+        }
+    }
+    out.extend(cur.map(|(a, min_time, max_time)| finish(&a, min_time, max_time)));
+    Ok(out)
+}
+
+/// Cuts time-sorted integer histogram samples into histogram chunks as Prometheus's head does (see
+/// [`cut_float_histogram_chunks`] for the float ones): by time range, by size (1024-byte target, at least 10
+/// samples) and wherever the appender needs a new chunk (counter reset, schema change, gauge/counter switch).
+/// Samples with a timestamp not after the previous one are dropped. Fails for a histogram that cannot be encoded.
+pub fn cut_histogram_chunks(
+    samples: &[(i64, Histogram)],
+    chunk_range: i64,
+) -> Result<Vec<Chunk>, Error> {
+    cut_histogram_run::<Histogram, HistogramAppender>(samples, chunk_range)
+}
+
+/// [`cut_histogram_chunks`] for float histograms.
+pub fn cut_float_histogram_chunks(
+    samples: &[(i64, FloatHistogram)],
+    chunk_range: i64,
+) -> Result<Vec<Chunk>, Error> {
+    cut_histogram_run::<FloatHistogram, FloatHistogramAppender>(samples, chunk_range)
+}
+
+/// Cuts time-sorted samples of any kind: each run of one kind (floats, histograms, float histograms) gets its
+/// own chunks, as Prometheus's head cuts a chunk whenever the encoding changes.
+pub fn cut_chunks(samples: &[(i64, Value)], chunk_range: i64) -> Result<Vec<Chunk>, Error> {
+    let mut out = Vec::new();
+    let mut rest = samples;
+    while let Some((_, first)) = rest.first() {
+        let kind = std::mem::discriminant(first);
+        let len =
+            rest.iter().position(|(_, v)| std::mem::discriminant(v) != kind).unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        match first {
+            Value::Float(_) => {
+                let floats: Vec<(i64, f64)> = run
+                    .iter()
+                    .filter_map(
+                        |(t, v)| if let Value::Float(f) = v { Some((*t, *f)) } else { None },
+                    )
+                    .collect();
+                out.extend(cut_xor_chunks(&floats, chunk_range));
+            }
+            Value::Histogram(_) => {
+                let hs: Vec<(i64, Histogram)> = run
+                    .iter()
+                    .filter_map(|(t, v)| match v {
+                        Value::Histogram(h) => Some((*t, (**h).clone())),
+                        _ => None,
+                    })
+                    .collect();
+                out.extend(cut_histogram_chunks(&hs, chunk_range)?);
+            }
+            Value::FloatHistogram(_) => {
+                let hs: Vec<(i64, FloatHistogram)> = run
+                    .iter()
+                    .filter_map(|(t, v)| match v {
+                        Value::FloatHistogram(h) => Some((*t, (**h).clone())),
+                        _ => None,
+                    })
+                    .collect();
+                out.extend(cut_float_histogram_chunks(&hs, chunk_range)?);
+            }
+        }
+    }
+    // A run's first sample may share the previous run's last timestamp: keep the earlier chunk's.
+    let mut kept: Vec<Chunk> = Vec::with_capacity(out.len());
+    for c in out {
+        if kept.last().is_some_and(|p| c.min_time <= p.max_time) {
+            continue;
+        }
+        kept.push(c);
+    }
+    Ok(kept)
+}
+
+/// [`write_block_from_samples`] for series holding any kind of sample (floats, histograms, float histograms):
+/// samples are sorted by time, of samples sharing a timestamp the first is kept, and chunks are cut with
+/// [`cut_chunks`].
+pub fn write_block_from_series(
+    parent: &Path,
+    series: impl IntoIterator<Item = ValueSeries>,
+) -> Result<Ulid, Error> {
+    let mut series: Vec<ValueSeries> =
+        series.into_iter().filter(|(l, s)| !l.is_empty() && !s.is_empty()).collect();
+    for (_, samples) in &mut series {
+        samples.sort_by_key(|s| s.0);
+        samples.dedup_by_key(|s| s.0);
+    }
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    if series.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Error::block_invalid("write block", "duplicate series"));
+    }
+    let mint = series.iter().filter_map(|(_, s)| s.first().map(|x| x.0)).min();
+    let maxt = series.iter().filter_map(|(_, s)| s.last().map(|x| x.0)).max();
+    let (Some(mint), Some(maxt)) = (mint, maxt) else {
+        return Err(Error::block_invalid("write block", "no samples"));
+    };
+    let mut w = BlockWriter::new(parent, mint, maxt.saturating_add(1))?;
+    for (labels, samples) in &series {
+        w.add_series(labels, &cut_chunks(samples, DEFAULT_BLOCK_DURATION)?)?;
     }
     w.finish()
 }

@@ -13,6 +13,12 @@ impl BitWriter {
         BitWriter { bytes, free: 0 }
     }
 
+    /// Bits written so far.
+    #[cfg(test)]
+    pub(crate) fn bit_len(&self) -> usize {
+        self.bytes.len() * 8 - usize::from(self.free)
+    }
+
     pub(crate) fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
             self.bytes.push(0);
@@ -72,6 +78,11 @@ impl<'a> BitReader<'a> {
             v = (v << 1) | u64::from(self.read_bit()?);
         }
         Some(v)
+    }
+
+    /// Bits left to read.
+    pub(crate) fn remaining_bits(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.pos)
     }
 
     pub(crate) fn read_byte(&mut self) -> Option<u8> {

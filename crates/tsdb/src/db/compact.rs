@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::block::{Block, BlockWriter, cut_xor_chunks};
+use crate::block::{Block, BlockWriter, cut_chunks, cut_xor_chunks};
 use crate::error::Error;
 
 use super::Db;
@@ -13,8 +13,6 @@ use super::Db;
 pub struct CompactReport {
     /// Blocks written, with their time ranges `[min, max)`.
     pub blocks: Vec<(crate::block::Ulid, i64, i64)>,
-    /// Ranges skipped because they hold native histogram samples, which blocks cannot store yet.
-    pub skipped_histogram_ranges: Vec<(i64, i64)>,
 }
 
 /// The end of the block range holding `t` (Prometheus's `rangeForTimestamp`).
@@ -50,11 +48,6 @@ impl Db {
                     self.add_block(block);
                 }
                 Ok(None) => {}
-                Err(Error::BlockInvalid { reason, .. }) if reason.contains("native histogram") => {
-                    // Keep the data in the head (and the WAL) until blocks can hold it.
-                    report.skipped_histogram_ranges.push((mint, end));
-                    break;
-                }
                 Err(e) => {
                     self.inner.stats.lock().compactions_failed += 1;
                     return Err(e);
@@ -81,16 +74,20 @@ impl Db {
         let mut any = false;
         for s in head.sorted_series() {
             let (floats, hists) = s.samples_in(mint, maxt - 1);
-            if !hists.is_empty() {
-                return Err(Error::block_invalid(
-                    "compact head",
-                    "native histogram samples cannot be written to blocks yet",
-                ));
-            }
-            if floats.is_empty() {
+            let chunks = if hists.is_empty() {
+                cut_xor_chunks(&floats, range)
+            } else {
+                // A series that changed between floats and histograms: one time-ordered run of both kinds.
+                let mut all: Vec<(i64, model::Value)> =
+                    floats.into_iter().map(|(t, v)| (t, model::Value::Float(v))).collect();
+                all.extend(hists);
+                all.sort_by_key(|(t, _)| *t);
+                cut_chunks(&all, range)?
+            };
+            if chunks.is_empty() {
                 continue;
             }
-            writer.add_series(&s.labels, &cut_xor_chunks(&floats, range))?;
+            writer.add_series(&s.labels, &chunks)?;
             any = true;
         }
         if !any {

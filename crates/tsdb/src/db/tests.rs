@@ -35,9 +35,19 @@ fn dump(db: &dyn Queryable) -> BTreeMap<String, Vec<(i64, u64)>> {
     while let Some(s) = set.next() {
         let mut c = s.cursor();
         let mut v = Vec::new();
-        while c.next() == ValueKind::Float {
-            let (t, x) = c.at();
-            v.push((t, x.to_bits()));
+        loop {
+            match c.next() {
+                ValueKind::None => break,
+                ValueKind::Float => {
+                    let (t, x) = c.at();
+                    v.push((t, x.to_bits()));
+                }
+                ValueKind::Histogram | ValueKind::FloatHistogram => {
+                    // Count and sum identify the synthetic histograms of these tests.
+                    let (t, h) = c.at_float_histogram();
+                    v.push((t, h.count.to_bits() ^ h.sum.to_bits().rotate_left(1)));
+                }
+            }
         }
         assert!(c.err().is_none());
         out.insert(s.labels.to_string(), v);
@@ -206,4 +216,40 @@ fn prometheus_2_42_dumps_exactly_our_data_directory() {
     }
     assert_eq!(theirs.len(), ours.len());
     assert_eq!(theirs, ours);
+}
+
+#[test]
+fn native_histograms_are_compacted_into_blocks() {
+    use model::{BucketSpan, Histogram};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    let o = AppendOptions::default();
+    let l = Labels::from_pairs([("__name__", "h")]);
+    let mut t = 0;
+    let mut k = 0u64;
+    while t < 3 * HOUR {
+        let mut app = db.appender();
+        let h = Histogram {
+            count: 3 * k,
+            sum: k as f64 * 1.5,
+            schema: 0,
+            zero_threshold: 1e-128,
+            zero_count: k,
+            positive_spans: vec![BucketSpan { offset: 0, length: 2 }],
+            positive_buckets: vec![k as i64, 0],
+            ..Histogram::default()
+        };
+        app.append(0, &l, 0, t, Value::Histogram(std::sync::Arc::new(h)), &o).unwrap();
+        app.commit().unwrap();
+        t += 15_000;
+        k += 1;
+    }
+    let before = dump(&db);
+    assert_eq!(before["{__name__=\"h\"}"].len(), 720);
+    let report = db.compact().unwrap();
+    assert_eq!(report.blocks.len(), 2);
+    assert_eq!(dump(&db), before);
+    drop(db);
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    assert_eq!(dump(&db), before);
 }
