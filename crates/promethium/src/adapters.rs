@@ -175,5 +175,42 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
         engine,
         exemplars: Some(Arc::new(app.storage.clone())),
         rules: Some(Arc::new(crate::alerting::RulesAdapter(app.clone()))),
+        admin: app
+            .flags()
+            .iter()
+            .any(|(k, v)| k == "web.enable-admin-api" && v == "true")
+            .then(|| Arc::new(AdminAdapter(app.db.clone())) as Arc<dyn web::TsdbAdmin>),
+    }
+}
+
+/// The admin API over the database.
+struct AdminAdapter(tsdb::Db);
+
+impl web::TsdbAdmin for AdminAdapter {
+    fn delete_series(
+        &self,
+        matcher_sets: &[Vec<model::Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<(), String> {
+        for m in matcher_sets {
+            self.0.delete(start, end, m).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.0.clean_tombstones().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        // Prometheus's name: UTC time and 16 random hex digits.
+        let random = std::collections::hash_map::RandomState::new();
+        let n = std::hash::BuildHasher::hash_one(&random, std::time::SystemTime::now())
+            & (i64::MAX as u64);
+        let name = format!("{}-{n:016x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+        let dir = self.0.dir().join("snapshots").join(&name);
+        self.0.snapshot(&dir, skip_head).map_err(|e| format!("create snapshot: {e}"))?;
+        Ok(name)
     }
 }

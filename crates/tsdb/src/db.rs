@@ -12,6 +12,7 @@
 //! - Block deletion renames the block to `<ULID>.tmp-for-deletion` first, so a crash never leaves half a block
 //!   that looks whole.
 
+mod admin;
 mod compact;
 
 pub use compact::CompactReport;
@@ -201,6 +202,11 @@ impl Db {
     /// Removes a block from the set and from disk.
     fn delete_block(&self, b: &Block) -> Result<(), Error> {
         self.inner.blocks.write().retain(|x| x.meta().ulid != b.meta().ulid);
+        self.delete_block_files(b)
+    }
+
+    /// Removes a block's directory (renamed first, so a crash never leaves half a block that looks whole).
+    fn delete_block_files(&self, b: &Block) -> Result<(), Error> {
         let dir = b.dir().to_path_buf();
         let mut doomed = dir.clone().into_os_string();
         doomed.push(TMP_FOR_DELETION);

@@ -294,6 +294,37 @@ impl Head {
         self.inner.min_time.store(new_min, Ordering::Relaxed);
     }
 
+    /// Deletes the samples in `[mint, maxt]` of the series matching `matchers` (the admin API's
+    /// `delete_series`); the deletion is logged to the WAL first so it survives a restart. Returns the number of
+    /// series that lost samples.
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[model::Matcher],
+    ) -> Result<usize, Error> {
+        let q = query::HeadQuerier::new(self.inner.clone(), i64::MIN, i64::MAX);
+        let Some(series) = q.matching(matchers) else { return Ok(0) };
+        // Held while deleting, so no commit slips between the log record and the change.
+        let _log = match &self.inner.wal {
+            Some(w) => {
+                let mut w = w.lock();
+                // A series the log does not know has no committed samples to delete.
+                let stones: Vec<crate::wal::RefTombstone> = series
+                    .iter()
+                    .filter(|s| s.wal_logged.load(Ordering::Relaxed))
+                    .map(|s| crate::wal::RefTombstone { series_ref: s.reference, mint, maxt })
+                    .collect();
+                if !stones.is_empty() {
+                    w.log_tombstones(&stones)?;
+                }
+                Some(w)
+            }
+            None => None,
+        };
+        Ok(series.iter().filter(|s| s.delete(mint, maxt)).count())
+    }
+
     /// The series of the head sorted by labels (for writing a block).
     pub(crate) fn sorted_series(&self) -> Vec<Arc<Series>> {
         let mut all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use model::Labels;
 use serde_json::{Value as Json, json};
 use storage::{LabelHints, Queryable, SelectHints};
@@ -42,6 +42,8 @@ pub struct ApiOptions {
     pub exemplars: Option<Arc<dyn storage::ExemplarQueryable>>,
     /// Rules, alerts and Alertmanagers (`None` until the rule manager exists).
     pub rules: Option<Arc<dyn crate::rules::RulesRetriever>>,
+    /// The admin API's storage operations (`None`: `--web.enable-admin-api` is off).
+    pub admin: Option<Arc<dyn crate::admin::TsdbAdmin>>,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -121,6 +123,18 @@ pub fn router(opts: ApiOptions) -> Router {
         .route("/api/v1/status/buildinfo", get(status_build))
         .route("/api/v1/status/tsdb", get(status_tsdb))
         .route("/api/v1/status/walreplay", get(status_walreplay))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(crate::admin::delete_series).put(crate::admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(crate::admin::clean_tombstones).put(crate::admin::clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(crate::admin::snapshot).put(crate::admin::snapshot),
+        )
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", any(reload))

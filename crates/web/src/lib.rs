@@ -4,6 +4,7 @@
 //! through the narrow traits in `retrieve.rs` (implemented by the binary) and through `storage::Queryable` for
 //! series and labels.
 
+mod admin;
 mod api;
 mod error;
 mod exemplars;
@@ -16,6 +17,7 @@ mod rules;
 mod selector;
 mod server;
 
+pub use admin::TsdbAdmin;
 pub use api::{ApiOptions, router};
 pub use error::{ApiError, ErrorType};
 pub use retrieve::{

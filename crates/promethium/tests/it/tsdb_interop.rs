@@ -177,3 +177,62 @@ fn prometheus_2_42_reads_our_compacted_data_directory() {
     reference.wait_ready("/-/ready", Duration::from_secs(60));
     assert_eq!(range_of_m(&reference, &now), api, "Prometheus 2.42 answers differently");
 }
+
+#[test]
+fn admin_api_deletes_snapshots_and_is_off_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    serve_gauges(listener, 5);
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 100ms\n  scrape_timeout: 100ms\nscrape_configs:\n  - job_name: g\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    let p = start(
+        dir.path(),
+        &[format!("--config.file={}", cfg.display()), "--web.enable-admin-api".into()],
+    );
+    let count = |p: &Proc, sel: &str| -> Vec<i64> {
+        let v = p.json(&format!("/api/v1/query?query={}", enc(&format!("{sel}[1h]"))));
+        v["data"]["result"][0]["values"]
+            .as_array()
+            .map(|a| a.iter().map(|x| (x[0].as_f64().unwrap() * 1000.0).round() as i64).collect())
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(20), "ten samples", || {
+        (count(&p, "m{i=\"3\"}").len() >= 10).then_some(())
+    });
+    let cut = count(&p, "m{i=\"3\"}").last().copied().unwrap();
+    let (status, body) = p.post(
+        "/api/v1/admin/tsdb/delete_series",
+        &format!("match[]={}&end={}", enc("m{i=\"3\"}"), cut as f64 / 1000.0),
+    );
+    assert_eq!(status, 204, "{body}");
+    assert!(count(&p, "m{i=\"3\"}").iter().all(|t| *t > cut), "samples up to the cut are gone");
+    assert!(count(&p, "m{i=\"2\"}").iter().any(|t| *t <= cut), "other series are untouched");
+    let (status, body) = p.post("/api/v1/admin/tsdb/snapshot", "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let name = v["data"]["name"].as_str().unwrap();
+    let snap = dir.path().join("data").join("snapshots").join(name);
+    let blocks = std::fs::read_dir(&snap)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("meta.json").exists())
+        .count();
+    assert_eq!(blocks, 1, "the head is written into the snapshot as a block");
+    let (status, body) = p.post("/api/v1/admin/tsdb/clean_tombstones", "");
+    assert_eq!(status, 204, "{body}");
+    drop(p);
+
+    let p = start(dir.path(), &[format!("--config.file={}", cfg.display())]);
+    let (status, body) = p.post("/api/v1/admin/tsdb/snapshot", "");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("admin APIs disabled"), "{body}");
+    // The deletion was logged: it holds after the restart.
+    let kept = count(&p, "m{i=\"3\"}");
+    assert!(kept.iter().all(|t| *t > cut), "{kept:?}");
+}

@@ -90,6 +90,62 @@ impl Block {
         self.inner.index.size() + self.inner.chunks.size() + tombstones + self.inner.meta_size
     }
 
+    /// Marks the samples in `[mint, maxt]` of the series matching `matchers` as deleted: writes the new
+    /// `tombstones` file and `meta.json` (both atomically) and returns the reopened block, or `None` when no
+    /// series of the block has data there.
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+    ) -> Result<Option<Block>, Error> {
+        let m = &self.inner.meta;
+        if m.min_time > maxt || m.max_time <= mint {
+            return Ok(None);
+        }
+        let mut stones = self.inner.tombstones.clone();
+        let mut any = false;
+        for r in self.inner.postings_for_matchers(matchers)? {
+            let entry = self.inner.index.series(r)?;
+            if entry.chunks.iter().any(|c| c.max_time >= mint && c.min_time <= maxt) {
+                stones.add(u64::from(r), Interval { mint, maxt });
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        let dir = &self.inner.dir;
+        stones.write(dir)?;
+        let mut meta = m.clone();
+        meta.stats.num_tombstones = stones.num_intervals();
+        meta.write(dir)?;
+        Block::open(dir).map(Some)
+    }
+
+    /// Calls `f` with every series and its samples of every kind (tombstones applied), in label order, one series
+    /// at a time.
+    pub fn for_each_series(
+        &self,
+        mut f: impl FnMut(&Labels, Vec<(i64, Value)>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for r in self.inner.index.all_postings()? {
+            let entry = self.inner.index.series(r)?;
+            let deleted = self.inner.tombstones.get(u64::from(r));
+            let mut samples = Vec::new();
+            for c in &entry.chunks {
+                samples.extend(
+                    self.inner
+                        .decode_chunk(c)?
+                        .into_iter()
+                        .filter(|(t, _)| !deleted.iter().any(|iv| iv.contains(*t))),
+                );
+            }
+            f(&entry.labels, samples)?;
+        }
+        Ok(())
+    }
+
     /// Every series with its float samples (tombstones applied), in label order. Reads the whole block.
     pub fn read_all(&self) -> Result<Vec<FloatSeries>, Error> {
         let mut out = Vec::new();

@@ -41,7 +41,7 @@ impl Db {
             let mint = head.min_time();
             let end = range_end(mint, range);
             let started = Instant::now();
-            match self.write_head_range(mint, end) {
+            match self.write_head_range(&self.inner.dir.clone(), mint, end) {
                 Ok(Some(block)) => {
                     let m = block.meta();
                     report.blocks.push((m.ulid, m.min_time, m.max_time));
@@ -66,11 +66,16 @@ impl Db {
         Ok(report)
     }
 
-    /// Writes the head's samples in `[mint, maxt)` as a block; `None` when there are none.
-    fn write_head_range(&self, mint: i64, maxt: i64) -> Result<Option<Block>, Error> {
+    /// Writes the head's samples in `[mint, maxt)` as a block in `parent`; `None` when there are none.
+    pub(super) fn write_head_range(
+        &self,
+        parent: &std::path::Path,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Option<Block>, Error> {
         let head = &self.inner.head;
         let range = self.inner.opts.block_range.max(1);
-        let mut writer = BlockWriter::new(&self.inner.dir, mint, maxt)?;
+        let mut writer = BlockWriter::new(parent, mint, maxt)?;
         let mut any = false;
         for s in head.sorted_series() {
             let (floats, hists) = s.samples_in(mint, maxt - 1);
@@ -95,6 +100,6 @@ impl Db {
             return Ok(None);
         }
         let ulid = writer.finish()?;
-        Block::open(&self.inner.dir.join(ulid.to_string())).map(Some)
+        Block::open(&parent.join(ulid.to_string())).map(Some)
     }
 }

@@ -178,25 +178,16 @@ fn retention_deletes_old_blocks_by_time_and_by_size() {
     assert_eq!(db.stats().size_retentions, 2);
 }
 
-#[test]
-fn prometheus_2_42_dumps_exactly_our_data_directory() {
+/// `promtool tsdb dump` of `dir` in the shape of [`dump`]; `None` without promtool.
+fn promtool_dump(dir: &std::path::Path) -> Option<BTreeMap<String, Vec<(i64, u64)>>> {
     let Some(promtool) = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
         eprintln!("promtool not installed: skipping the Prometheus 2.42 dump comparison");
-        return;
+        return None;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
-    ingest(&db, 0, 4, 30);
-    db.compact().unwrap();
-    assert!(!db.blocks().is_empty());
-    // A sample in the head only, logged to the WAL: 2.42's dump reads the head too.
-    ingest(&db, 4 * HOUR, 1, 30);
-    let ours = dump(&db);
-    db.head().sync_wal().unwrap();
-    let out = Command::new(promtool).args(["tsdb", "dump"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(promtool).args(["tsdb", "dump"]).arg(dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut theirs: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
@@ -208,12 +199,85 @@ fn prometheus_2_42_dumps_exactly_our_data_directory() {
         let key = format!("{labels}}}").replace(", ", ",");
         theirs.entry(key).or_default().push((t, v.to_bits()));
     }
-    let ours: BTreeMap<String, Vec<(i64, u64)>> =
-        ours.into_iter().map(|(k, v)| (k.replace(", ", ","), v)).collect();
     for v in theirs.values_mut() {
         v.sort();
         v.dedup();
     }
+    Some(theirs)
+}
+
+fn normalized(d: BTreeMap<String, Vec<(i64, u64)>>) -> BTreeMap<String, Vec<(i64, u64)>> {
+    d.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.replace(", ", ","), v)).collect()
+}
+
+#[test]
+fn deleted_series_stay_deleted_across_restarts_and_clean_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    ingest(&db, 0, 4, 3);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().len(), 3);
+    let m = |v: &str| {
+        vec![
+            Matcher::new(MatchType::Equal, "__name__", "m").unwrap(),
+            Matcher::new(MatchType::Equal, "i", v).unwrap(),
+        ]
+    };
+    // Across all three blocks and the head.
+    let (from, to) = (HOUR / 2, 3 * HOUR + HOUR / 2);
+    db.delete(from, to, &m("1")).unwrap();
+    let after = dump(&db);
+    let key = "{__name__=\"m\", i=\"1\"}";
+    assert!(after[key].iter().all(|(t, _)| *t < from || *t > to));
+    assert_eq!(after[key].len(), 4 * 240 - ((to - from) / 15_000 + 1) as usize);
+    assert_eq!(after["{__name__=\"m\", i=\"0\"}"].len(), 4 * 240);
+    assert!(db.blocks().iter().any(|b| b.meta().stats.num_tombstones > 0));
+    db.head().sync_wal().unwrap();
+    if let Some(theirs) = promtool_dump(dir.path()) {
+        assert_eq!(theirs, normalized(after.clone()), "Prometheus 2.42 applies our tombstones");
+    }
+    drop(db);
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    assert_eq!(dump(&db), after, "block tombstones and the logged head deletion survive");
+    assert_eq!(db.clean_tombstones().unwrap(), 3);
+    assert!(db.blocks().iter().all(|b| b.tombstones().is_empty()));
+    assert_eq!(db.blocks().len(), 3);
+    assert_eq!(dump(&db), after);
+    drop(db);
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    assert_eq!(dump(&db), after);
+}
+
+#[test]
+fn a_snapshot_opens_as_a_database_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    ingest(&db, 0, 3, 4);
+    db.compact().unwrap();
+    let before = dump(&db);
+    let snap = dir.path().join("snapshots").join("s1");
+    db.snapshot(&snap, false).unwrap();
+    let skip = dir.path().join("snapshots").join("s2");
+    db.snapshot(&skip, true).unwrap();
+    let (copy, _) = Db::open(&snap, opts(HOUR)).unwrap();
+    assert_eq!(dump(&copy), before);
+    let (blocks_only, _) = Db::open(&skip, opts(HOUR)).unwrap();
+    assert_eq!(blocks_only.blocks().len(), db.blocks().len());
+    assert!(dump(&blocks_only).values().map(Vec::len).sum::<usize>() < 4 * 3 * 240);
+}
+
+#[test]
+fn prometheus_2_42_dumps_exactly_our_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    ingest(&db, 0, 4, 30);
+    db.compact().unwrap();
+    assert!(!db.blocks().is_empty());
+    // A sample in the head only, logged to the WAL: 2.42's dump reads the head too.
+    ingest(&db, 4 * HOUR, 1, 30);
+    let ours = normalized(dump(&db));
+    db.head().sync_wal().unwrap();
+    let Some(theirs) = promtool_dump(dir.path()) else { return };
     assert_eq!(theirs.len(), ours.len());
     assert_eq!(theirs, ours);
 }

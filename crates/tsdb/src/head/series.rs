@@ -159,6 +159,51 @@ impl Series {
         Some(Snapshot { chunks, open, hist })
     }
 
+    /// Removes the samples in `[mint, maxt]`, re-encoding the float chunks. The newest sample stays the reference
+    /// for Prometheus's ordering rules even if it is deleted. Returns whether anything was removed.
+    pub(crate) fn delete(&self, mint: i64, maxt: i64) -> bool {
+        let mut d = self.data.lock();
+        let hist_before = d.hist.len();
+        d.hist.retain(|(t, _)| *t < mint || *t > maxt);
+        let mut changed = d.hist.len() != hist_before;
+        let mut floats = Vec::new();
+        let mut all: Vec<Arc<ClosedChunk>> = d.closed.clone();
+        if let Some((min_t, a)) = &d.open {
+            all.push(Arc::new(ClosedChunk {
+                min_t: *min_t,
+                max_t: a.last_t(),
+                bytes: a.bytes().into(),
+            }));
+        }
+        if !all.iter().any(|c| c.max_t >= mint && c.min_t <= maxt) {
+            return changed;
+        }
+        decode_floats(&all, i64::MIN, i64::MAX, &mut floats);
+        let before = floats.len();
+        floats.retain(|(t, _)| *t < mint || *t > maxt);
+        changed |= floats.len() != before;
+        d.closed.clear();
+        d.open = None;
+        for chunk in floats.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+            let mut a = XorAppender::new();
+            for (t, v) in chunk {
+                a.append(*t, *v);
+            }
+            let min_t = chunk.first().map_or(0, |p| p.0);
+            d.open = Some((min_t, a));
+            if chunk.len() == usize::from(SAMPLES_PER_CHUNK)
+                && let Some((min_t, a)) = d.open.take()
+            {
+                d.closed.push(Arc::new(ClosedChunk {
+                    min_t,
+                    max_t: a.last_t(),
+                    bytes: a.bytes().into(),
+                }));
+            }
+        }
+        changed
+    }
+
     /// The samples in `[mint, maxt]`, floats and histograms separately, in time order.
     pub(crate) fn samples_in(&self, mint: i64, maxt: i64) -> RangeSamples {
         let Some(snap) = self.snapshot(mint, maxt) else {

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::wal::checkpoint::{self, CheckpointOptions};
 use crate::wal::{
     CheckpointStats, Record, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
-    RefSample, RefSeries, Wal, WalOptions,
+    RefSample, RefSeries, RefTombstone, Wal, WalOptions,
 };
 
 /// WAL references to series during a replay. References are dense (Prometheus and we count from 1), so
@@ -234,6 +234,14 @@ impl HeadWal {
     }
 }
 
+impl HeadWal {
+    /// Logs deletions (before they are applied).
+    pub(crate) fn log_tombstones(&mut self, stones: &[RefTombstone]) -> Result<(), Error> {
+        self.wal.log(&[RecordRef::Tombstones(stones)])?;
+        self.wal.sync_if_due().map(|_| ())
+    }
+}
+
 /// Replays a WAL directory into an empty head.
 pub(crate) fn replay(
     head: &Inner,
@@ -313,11 +321,15 @@ pub(crate) fn replay(
                     }
                 }
             }
-            // Deletion, metadata and m-map markers are not kept by the head yet.
-            Record::Tombstones(_)
-            | Record::MmapMarkers(_)
-            | Record::Metadata(_)
-            | Record::Unknown(_) => {}
+            Record::Tombstones(stones) => {
+                for st in stones {
+                    if let Some(s) = refs.get(st.series_ref) {
+                        s.delete(st.mint, st.maxt);
+                    }
+                }
+            }
+            // Metadata and m-map markers are not kept by the head yet.
+            Record::MmapMarkers(_) | Record::Metadata(_) | Record::Unknown(_) => {}
         }
     };
     let opened = std::thread::scope(|scope| {

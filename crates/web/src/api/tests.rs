@@ -89,6 +89,7 @@ fn app(lifecycle: bool) -> Router {
         engine: promql::Engine::default(),
         exemplars: Some(Arc::new(Fake)),
         rules: Some(Arc::new(Fake)),
+        admin: None,
     })
 }
 
@@ -279,6 +280,7 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
         engine: promql::Engine::default(),
         exemplars: None,
         rules: None,
+        admin: None,
     });
     let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
     assert_eq!(status, StatusCode::OK);
@@ -594,4 +596,22 @@ async fn query_exemplars() {
     let (status, body) = call(app, "GET", "/api/v1/query_exemplars?query=sum(", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("parse error"), "{body}");
+}
+
+#[tokio::test]
+async fn admin_apis_are_unavailable_without_the_flag() {
+    for path in ["delete_series?match[]=up", "clean_tombstones", "snapshot"] {
+        for method in ["POST", "PUT"] {
+            let (status, body) =
+                call(app(false), method, &format!("/api/v1/admin/tsdb/{path}"), "").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                v,
+                serde_json::json!({"status": "error", "errorType": "unavailable", "error": "admin APIs disabled"})
+            );
+        }
+    }
+    let (status, _) = call(app(false), "GET", "/api/v1/admin/tsdb/snapshot", "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
