@@ -1,5 +1,6 @@
 //! `promethium tool …`: promtool's commands, with promtool's arguments, output and exit codes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -22,6 +23,110 @@ enum ToolCommand {
     /// Unit testing.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Run tsdb commands.
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TsdbCommand {
+    /// Analyze churn, label pair cardinality and compaction efficiency.
+    Analyze {
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20, allow_hyphen_values = true)]
+        limit: i64,
+        /// Run extended analysis.
+        #[arg(long)]
+        extended: bool,
+        /// Series selector to analyze. Only 1 set of matchers is supported now.
+        #[arg(long = "match")]
+        matchers: Option<String>,
+        /// Database path (default is data/).
+        #[arg(default_value = promtool::tsdb::DEFAULT_DB_PATH)]
+        db_path: PathBuf,
+        /// Block to analyze (default is the last block).
+        block_id: Option<String>,
+    },
+    /// List tsdb blocks.
+    List {
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable")]
+        human_readable: bool,
+        /// Database path (default is data/).
+        #[arg(default_value = promtool::tsdb::DEFAULT_DB_PATH)]
+        db_path: PathBuf,
+    },
+    /// Dump data (series+samples or optionally just series) from a TSDB.
+    Dump {
+        #[command(flatten)]
+        dump: DumpArgs,
+        /// Output format of the dump (prom (default) or seriesjson).
+        #[arg(long, value_enum, default_value = "prom")]
+        format: DumpFormatArg,
+    },
+    /// [Experimental] Dump samples from a TSDB into OpenMetrics text format, excluding native histograms and
+    /// staleness markers, which are not representable in OpenMetrics.
+    DumpOpenmetrics {
+        #[command(flatten)]
+        dump: DumpArgs,
+    },
+    /// [Experimental] Import samples from input and produce TSDB blocks. Please refer to the storage docs for
+    /// more details.
+    CreateBlocksFrom {
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable", global = true)]
+        human_readable: bool,
+        /// Do not print created blocks.
+        #[arg(short = 'q', long, global = true)]
+        quiet: bool,
+        /// Maximum duration created blocks may span. Anything less than 2h is ignored.
+        #[arg(long = "max-block-duration", hide = true, global = true)]
+        max_block_duration: Option<String>,
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DumpArgs {
+    /// Root directory where a sandbox directory would be created (accepted for compatibility; nothing is
+    /// written to the database).
+    #[arg(long = "sandbox-dir-root")]
+    sandbox_dir_root: Option<PathBuf>,
+    /// Minimum timestamp to dump, in milliseconds since the Unix epoch.
+    #[arg(long = "min-time", default_value_t = i64::MIN, allow_hyphen_values = true)]
+    min_time: i64,
+    /// Maximum timestamp to dump, in milliseconds since the Unix epoch.
+    #[arg(long = "max-time", default_value_t = i64::MAX, allow_hyphen_values = true)]
+    max_time: i64,
+    /// Series selector. Can be specified multiple times.
+    #[arg(long = "match", default_value = promtool::tsdb::DEFAULT_MATCH)]
+    matchers: Vec<String>,
+    /// Database path (default is data/).
+    #[arg(default_value = promtool::tsdb::DEFAULT_DB_PATH)]
+    db_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DumpFormatArg {
+    Prom,
+    Seriesjson,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportSource {
+    /// Import samples from OpenMetrics input and produce TSDB blocks. Please refer to the storage docs for more
+    /// details.
+    Openmetrics {
+        /// Label to attach to metrics. Can be specified multiple times. Example --label=label_name=label_value
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// OpenMetrics file to read samples from.
+        input: PathBuf,
+        /// Output directory for generated blocks.
+        #[arg(default_value = promtool::tsdb::DEFAULT_DB_PATH)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +260,7 @@ enum QueryCommand {
 pub(crate) fn run(args: ToolArgs) -> ExitCode {
     match args.command {
         ToolCommand::Query(q) => run_query(q),
+        ToolCommand::Tsdb(t) => run_tsdb(t),
         ToolCommand::Test(TestCommand::Promql { files }) => run_promql_tests(&files),
         ToolCommand::Test(TestCommand::Rules { run, ignore_unknown_fields, files }) => {
             let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
@@ -196,6 +302,81 @@ pub(crate) fn run(args: ToolArgs) -> ExitCode {
             finish(o, r)
         }
     }
+}
+
+fn run_tsdb(cmd: TsdbCommand) -> ExitCode {
+    use promtool::tsdb;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let dump_opts = |d: DumpArgs, format| {
+        let opts = tsdb::DumpOptions {
+            min_time: d.min_time,
+            max_time: d.max_time,
+            matchers: d.matchers,
+            format,
+        };
+        (d.db_path, opts)
+    };
+    let result = match cmd {
+        TsdbCommand::List { human_readable, db_path } => {
+            tsdb::list(&db_path, human_readable, &mut out)
+        }
+        TsdbCommand::Analyze { limit, extended, matchers, db_path, block_id } => {
+            let opts = tsdb::AnalyzeOptions { block_id, limit, extended, matchers };
+            tsdb::analyze(&db_path, &opts, &mut out)
+        }
+        TsdbCommand::Dump { dump, format } => {
+            let format = match format {
+                DumpFormatArg::Prom => tsdb::DumpFormat::Prom,
+                DumpFormatArg::Seriesjson => tsdb::DumpFormat::SeriesJson,
+            };
+            let (dir, opts) = dump_opts(dump, format);
+            tsdb::dump(&dir, &opts, &mut out)
+        }
+        TsdbCommand::DumpOpenmetrics { dump } => {
+            let (dir, opts) = dump_opts(dump, tsdb::DumpFormat::OpenMetrics);
+            tsdb::dump(&dir, &opts, &mut out)
+        }
+        TsdbCommand::CreateBlocksFrom { human_readable, quiet, max_block_duration, source } => {
+            let ImportSource::Openmetrics { labels, input, output } = source;
+            let max_block_duration = match max_block_duration.as_deref().map(go_duration_ms) {
+                None => 0,
+                Some(Ok(ms)) => ms,
+                Some(Err(e)) => {
+                    eprintln!("promtool: error: {e}, try --help");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut label_pairs = Vec::new();
+            for l in labels {
+                let Some((name, value)) = l.split_once('=') else {
+                    eprintln!("promtool: error: expected KEY=VALUE got '{l}', try --help");
+                    return ExitCode::FAILURE;
+                };
+                label_pairs.push((name.to_string(), value.to_string()));
+            }
+            let opts = tsdb::BackfillOptions {
+                max_block_duration,
+                human_readable,
+                quiet,
+                labels: label_pairs,
+            };
+            tsdb::create_blocks_from_openmetrics(&input, &output, &opts, &mut out)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::Write::flush(&mut out);
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A Go duration (`2h`, `1h30m`, `90s`) in milliseconds; Prometheus's `d` and `w` units are accepted too.
+fn go_duration_ms(s: &str) -> Result<i64, String> {
+    model::parse_duration(s).map_err(|_| format!("time: invalid duration \"{s}\""))
 }
 
 /// Prints a command's output after `pre` (warnings emitted while parsing options) and turns its code into an

@@ -74,7 +74,10 @@ pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
     }
     match e {
         Expr::VectorSelector(vs) => {
-            check(input, &Expr::VectorSelector(vs.clone()))?;
+            // As Prometheus's `ParseMetricSelector`: the metric name may be given once, but a selector
+            // matching the empty string everywhere (`{__name__=~".*"}`) is accepted; callers that need a
+            // non-empty matcher check for one themselves.
+            check_metric_name_once(&vs)?;
             Ok(vs.matchers)
         }
         other => {
@@ -1438,6 +1441,21 @@ fn check(input: &str, e: &Expr) -> Result<ValueType, ParseError> {
 
 fn check_selector(vs: &VectorSelector) -> Result<(), ParseError> {
     if !vs.name.is_empty() {
+        return check_metric_name_once(vs);
+    }
+    if !vs.matchers.iter().any(|m| !m.matches("")) {
+        return Err(ParseError::new(
+            vs.pos.start,
+            vs.pos.end,
+            "vector selector must contain at least one non-empty matcher",
+        ));
+    }
+    Ok(())
+}
+
+/// A selector with a metric name (`foo{…}`) must not also have a `__name__` matcher.
+fn check_metric_name_once(vs: &VectorSelector) -> Result<(), ParseError> {
+    if !vs.name.is_empty() {
         let n = vs.matchers.len();
         for m in &vs.matchers[..n.saturating_sub(1)] {
             if m.name == model::METRIC_NAME_LABEL {
@@ -1448,14 +1466,6 @@ fn check_selector(vs: &VectorSelector) -> Result<(), ParseError> {
                 ));
             }
         }
-        return Ok(());
-    }
-    if !vs.matchers.iter().any(|m| !m.matches("")) {
-        return Err(ParseError::new(
-            vs.pos.start,
-            vs.pos.end,
-            "vector selector must contain at least one non-empty matcher",
-        ));
     }
     Ok(())
 }

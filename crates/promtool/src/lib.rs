@@ -1,11 +1,13 @@
-//! promtool's jobs as a library, run by `promethium tool …`: `check config`, `check metrics`, `test promql` and
-//! the HTTP query client commands. Each command returns its output text and exit code instead of printing, so the
-//! binary decides where output goes and tests can assert it.
+//! promtool's jobs as a library, run by `promethium tool …`: `check config`, `check metrics`, `test promql`, the
+//! HTTP query client commands and the `tsdb` commands. Each command returns its output text and exit code
+//! instead of printing (the `tsdb` commands, whose output can be large, write to a writer they are given), so
+//! the binary decides where output goes and tests can assert it.
 
 pub mod check;
 pub mod engine_query;
 mod error;
 pub mod query;
+pub mod tsdb;
 pub mod unittest;
 
 pub use error::Error;

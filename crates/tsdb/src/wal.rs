@@ -433,6 +433,28 @@ impl Replay {
     }
 }
 
+/// Reads the WAL in `dir` without changing anything on disk, for tools that look at a database another process
+/// may own (`promtool tsdb dump`): the last checkpoint, then the segments after it. An unfinished write at the
+/// end of the last segment is skipped rather than reported; other damage ends the replay with an error.
+pub fn replay_read_only(dir: &Path) -> Result<Replay, Error> {
+    let checkpoint = checkpoint::last_checkpoint(dir)?;
+    let segments = list_segments(dir)?;
+    let start = checkpoint.as_ref().map(|(i, _)| i.saturating_add(1));
+    let mut ranges = Vec::new();
+    if let Some((_, cp_dir)) = &checkpoint {
+        ranges.push(SegmentRange::all(cp_dir));
+    }
+    let first = segments.first().copied().map(|f| start.map_or(f, |s| s.max(f)));
+    let last = segments.last().copied();
+    if let (Some(f), Some(l)) = (first, last)
+        && f <= l
+    {
+        ranges.push(SegmentRange::new(dir, Some(f), Some(l)));
+    }
+    let reader = WalReader::new(&ranges, ReadOptions { tolerate_torn_tail: true })?;
+    Ok(Replay::new(reader, dir.to_path_buf(), last, checkpoint.map(|(i, _)| i)))
+}
+
 /// Removes `NNNNNNNN.repair` files and `checkpoint.*.tmp` directories left by an interrupted repair or
 /// checkpoint.
 fn remove_leftovers(dir: &Path) -> Result<(), Error> {

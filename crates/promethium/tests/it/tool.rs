@@ -75,3 +75,57 @@ fn test_promql_reports_failures_with_file_and_line() {
         "{out}"
     );
 }
+
+#[test]
+fn tsdb_commands_through_the_binary() {
+    let golden = std::path::Path::new("/work/shared/tsdb/golden/block/input.om.txt");
+    if !golden.exists() {
+        println!("notice: skipping: the golden block input is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let d = db.to_str().unwrap();
+    let (code, out, err) = run(
+        &bin(),
+        &["tool", "tsdb", "create-blocks-from", "openmetrics", golden.to_str().unwrap(), d],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("BLOCK ULID  "), "{out}");
+    assert!(out.contains(
+        "  1700000000000  1700000030001  30.001s      6            2            2            808\n"
+    ));
+    let (code, _, err) = run(&bin(), &["tool", "tsdb", "dump", d]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!("read WAL: find last checkpoint: open {d}/wal: no such file or directory\n")
+    );
+    std::fs::create_dir(db.join("wal")).unwrap();
+    let (code, dump, _) = run(&bin(), &["tool", "tsdb", "dump", "--match", "{code=\"500\"}", d]);
+    assert_eq!(code, 0);
+    assert_eq!(dump.lines().count(), 3);
+    let (code, _, err) = run(&bin(), &["tool", "tsdb", "analyze", d, "01M8812ZMGPXCKKXXPMKXJMWAY"]);
+    assert_eq!((code, err.as_str()), (1, "invalid block ID 01M8812ZMGPXCKKXXPMKXJMWAY\n"));
+    let Some(promtool) = system_bin("promtool") else {
+        println!("notice: skipping the comparison: Debian's promtool is not installed");
+        return;
+    };
+    for args in [&["tsdb", "list", d][..], &["tsdb", "list", "-r", d], &["tsdb", "dump", d]] {
+        let ours = run(&bin(), &[&["tool"][..], args].concat());
+        let theirs = run(&promtool, args);
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+    let (_, ours, _) = run(&bin(), &["tool", "tsdb", "analyze", d]);
+    let (_, theirs, _) = run(&promtool, &["tsdb", "analyze", d]);
+    let head = |s: &str| s.split("\n\n").next().unwrap().replace("\nSeries: ", "\nTotal Series: ");
+    assert_eq!(head(&ours), head(&theirs));
+    let (code, _, err) =
+        run(&bin(), &["tool", "tsdb", "list", dir.path().join("nope").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("opening the db dir: stat ")
+            && err.ends_with("nope: no such file or directory\n"),
+        "{err}"
+    );
+}

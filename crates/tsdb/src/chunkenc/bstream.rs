@@ -31,24 +31,30 @@ impl BitWriter {
         self.free -= 1;
     }
 
+    /// Writes a whole byte as Go's `bstream.writeByte` does: it always appends the byte after the current one,
+    /// so when the current byte was empty the stream ends with an empty byte (part of the chunk's bytes in
+    /// Prometheus, e.g. after a chunk's first sample).
     pub(crate) fn write_byte(&mut self, b: u8) {
-        self.write_bits(u64::from(b), 8);
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        let last = self.bytes.len() - 1;
+        self.bytes[last] |= ((u16::from(b) << self.free) >> 8) as u8;
+        self.bytes.push((u16::from(b) << self.free) as u8);
     }
 
-    /// Writes the low `n` bits of `v`, most significant first.
+    /// Writes the low `n` bits of `v`, most significant first: whole bytes first, then single bits, as Go's
+    /// `bstream.writeBits` does.
     pub(crate) fn write_bits(&mut self, v: u64, n: u8) {
         let mut n = n;
+        while n >= 8 {
+            self.write_byte((v >> (n - 8)) as u8);
+            n -= 8;
+        }
         while n > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= chunk << (self.free - take);
-            self.free -= take;
-            n -= take;
+            self.write_bit((v >> (n - 1)) & 1 == 1);
+            n -= 1;
         }
     }
 }
