@@ -11,6 +11,8 @@ use storage::{AppendOptions, Appendable, Queryable, ValueKind};
 use super::*;
 use crate::wal::{Compression, PAGE_SIZE, SyncPolicy};
 
+mod compact;
+
 const HOUR: i64 = 3600 * 1000;
 
 fn opts(range: i64) -> DbOptions {
@@ -21,6 +23,9 @@ fn opts(range: i64) -> DbOptions {
             sync_policy: SyncPolicy::Never,
         },
         block_range: range,
+        // Head compaction only: these tests count the blocks cut from the head (leveled compaction is tested in
+        // `compact_tests.rs`).
+        max_block_duration: range,
         retention_ms: 0,
         ..DbOptions::default()
     }
@@ -178,25 +183,17 @@ fn retention_deletes_old_blocks_by_time_and_by_size() {
     assert_eq!(db.stats().size_retentions, 2);
 }
 
-#[test]
-fn prometheus_2_42_dumps_exactly_our_data_directory() {
+/// What Debian's Prometheus 2.42 `promtool tsdb dump` prints for `dir`, keyed and valued as [`dump`] (label sets
+/// without the space after commas); `None` (with a notice) when promtool is not installed.
+fn promtool_dump(dir: &std::path::Path) -> Option<BTreeMap<String, Vec<(i64, u64)>>> {
     let Some(promtool) = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
         eprintln!("promtool not installed: skipping the Prometheus 2.42 dump comparison");
-        return;
+        return None;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
-    ingest(&db, 0, 4, 30);
-    db.compact().unwrap();
-    assert!(!db.blocks().is_empty());
-    // A sample in the head only, logged to the WAL: 2.42's dump reads the head too.
-    ingest(&db, 4 * HOUR, 1, 30);
-    let ours = dump(&db);
-    db.head().sync_wal().unwrap();
-    let out = Command::new(promtool).args(["tsdb", "dump"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(promtool).args(["tsdb", "dump"]).arg(dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut theirs: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
@@ -208,12 +205,30 @@ fn prometheus_2_42_dumps_exactly_our_data_directory() {
         let key = format!("{labels}}}").replace(", ", ",");
         theirs.entry(key).or_default().push((t, v.to_bits()));
     }
-    let ours: BTreeMap<String, Vec<(i64, u64)>> =
-        ours.into_iter().map(|(k, v)| (k.replace(", ", ","), v)).collect();
     for v in theirs.values_mut() {
         v.sort();
         v.dedup();
     }
+    Some(theirs)
+}
+
+/// [`dump`]'s output keyed as [`promtool_dump`]'s.
+fn without_spaces(ours: BTreeMap<String, Vec<(i64, u64)>>) -> BTreeMap<String, Vec<(i64, u64)>> {
+    ours.into_iter().map(|(k, v)| (k.replace(", ", ","), v)).collect()
+}
+
+#[test]
+fn prometheus_2_42_dumps_exactly_our_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(dir.path(), opts(HOUR)).unwrap();
+    ingest(&db, 0, 4, 30);
+    db.compact().unwrap();
+    assert!(!db.blocks().is_empty());
+    // A sample in the head only, logged to the WAL: 2.42's dump reads the head too.
+    ingest(&db, 4 * HOUR, 1, 30);
+    let ours = without_spaces(dump(&db));
+    db.head().sync_wal().unwrap();
+    let Some(theirs) = promtool_dump(dir.path()) else { return };
     assert_eq!(theirs.len(), ours.len());
     assert_eq!(theirs, ours);
 }
