@@ -65,11 +65,13 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
         Some(DirLock::acquire(dir).context("opening storage failed")?)
     };
     let wal = wal_options(args)?;
+    let retention_ms = retention_ms(args)?;
     let opts = DbOptions {
         head: HeadOptions { max_exemplars },
         wal,
         block_range: parse_ms(&args.min_block_duration, "--storage.tsdb.min-block-duration")?,
-        retention_ms: retention_ms(args)?,
+        max_block_duration: max_block_duration_ms(args, retention_ms)?,
+        retention_ms,
         retention_bytes: match &args.retention_size {
             Some(s) => {
                 config::Size::parse(s)
@@ -109,6 +111,16 @@ fn parse_ms(v: &str, flag: &str) -> anyhow::Result<i64> {
     model::parse_duration(v)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("parse {flag}"))
+}
+
+/// `--storage.tsdb.max-block-duration`; when unset (or 0), a tenth of the time retention, at most 31 days, as in
+/// Prometheus.
+fn max_block_duration_ms(args: &ServerArgs, retention_ms: i64) -> anyhow::Result<i64> {
+    let set = match &args.max_block_duration {
+        Some(v) => parse_ms(v, "--storage.tsdb.max-block-duration")?,
+        None => 0,
+    };
+    Ok(if set > 0 { set } else { tsdb::default_max_block_duration(retention_ms) })
 }
 
 /// `--storage.tsdb.retention.time`; 15 days when neither it nor the size retention is given, as in Prometheus.

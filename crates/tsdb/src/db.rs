@@ -6,7 +6,9 @@
 //!   replays the WAL into the head skipping what the newest block already holds.
 //! - [`Db::compact`] cuts the head into blocks once it spans more than 1.5 block ranges, as Prometheus's head
 //!   compaction does: the oldest full range is written as a block, then the head and the WAL are truncated to its
-//!   end (`compact.rs`).
+//!   end (`compact.rs`). Then it merges blocks as Prometheus's leveled compactor does: overlapping blocks first
+//!   (vertical compaction), then groups of blocks filling a range of `block_range × 3^n` up to
+//!   `max_block_duration` (`plan.rs`), streaming one series at a time into the new block (`merge.rs`).
 //! - [`Db::apply_retention`] deletes the blocks beyond `retention_ms` (measured from the newest block's end) and,
 //!   oldest first, those that make blocks plus WAL exceed `retention_bytes`.
 //! - Block deletion renames the block to `<ULID>.tmp-for-deletion` first, so a crash never leaves half a block
@@ -14,8 +16,12 @@
 
 mod admin;
 mod compact;
+mod merge;
+mod plan;
 
-pub use compact::CompactReport;
+pub use compact::{BlockMerge, CompactReport};
+pub use merge::{MergeStats, merge_blocks};
+pub use plan::{Plan, block_ranges, default_max_block_duration};
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +43,9 @@ use crate::wal::WalOptions;
 /// Prometheus's default block range (and head chunk range): 2 hours.
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3600 * 1000;
 
+/// Prometheus's default time retention: 15 days.
+const DEFAULT_RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
+
 const TMP_FOR_CREATION: &str = ".tmp-for-creation";
 const TMP_FOR_DELETION: &str = ".tmp-for-deletion";
 
@@ -49,6 +58,10 @@ pub struct DbOptions {
     pub wal: WalOptions,
     /// Range of the blocks the head is cut into (`--storage.tsdb.min-block-duration`, 2h).
     pub block_range: i64,
+    /// Longest range block compaction makes (`--storage.tsdb.max-block-duration`; Prometheus's default is
+    /// [`default_max_block_duration`] of the time retention). At most `block_range` disables leveled
+    /// compaction; overlapping blocks are merged whatever it is.
+    pub max_block_duration: i64,
     /// Time retention in ms (0 = none).
     pub retention_ms: i64,
     /// Size retention in bytes over blocks and WAL (0 = none).
@@ -61,7 +74,8 @@ impl Default for DbOptions {
             head: HeadOptions::default(),
             wal: WalOptions::default(),
             block_range: DEFAULT_BLOCK_RANGE,
-            retention_ms: 15 * 24 * 3600 * 1000,
+            max_block_duration: default_max_block_duration(DEFAULT_RETENTION_MS),
+            retention_ms: DEFAULT_RETENTION_MS,
             retention_bytes: 0,
         }
     }
@@ -70,10 +84,13 @@ impl Default for DbOptions {
 /// Counters for the `prometheus_tsdb_*` compaction and retention metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DbStats {
-    /// Head compactions that wrote a block.
+    /// Compactions: of the head (whether or not it wrote a block) and of blocks
+    /// (`prometheus_tsdb_compactions_total`).
     pub compactions: u64,
-    /// Head compactions that failed.
+    /// Compactions that failed.
     pub compactions_failed: u64,
+    /// Block compactions of overlapping blocks (`prometheus_tsdb_vertical_compactions_total`).
+    pub vertical_compactions: u64,
     /// Head truncations after a compaction.
     pub head_truncations: u64,
     /// Blocks deleted by time retention.
@@ -207,12 +224,7 @@ impl Db {
 
     /// Removes a block's directory (renamed first, so a crash never leaves half a block that looks whole).
     fn delete_block_files(&self, b: &Block) -> Result<(), Error> {
-        let dir = b.dir().to_path_buf();
-        let mut doomed = dir.clone().into_os_string();
-        doomed.push(TMP_FOR_DELETION);
-        let doomed = PathBuf::from(doomed);
-        fs::rename(&dir, &doomed).map_err(Error::io("mark block for deletion", &dir))?;
-        fs::remove_dir_all(&doomed).map_err(Error::io("delete block", &doomed))
+        remove_block_dir(b.dir())
     }
 
     fn add_block(&self, b: Block) {
@@ -220,6 +232,16 @@ impl Db {
         blocks.push(b);
         blocks.sort_by_key(|b| b.meta().min_time);
     }
+}
+
+/// Deletes a block directory: renamed to `<ULID>.tmp-for-deletion` first, so a crash never leaves half a block
+/// that looks whole.
+fn remove_block_dir(dir: &Path) -> Result<(), Error> {
+    let mut doomed = dir.as_os_str().to_owned();
+    doomed.push(TMP_FOR_DELETION);
+    let doomed = PathBuf::from(doomed);
+    fs::rename(dir, &doomed).map_err(Error::io("mark block for deletion", dir))?;
+    fs::remove_dir_all(&doomed).map_err(Error::io("delete block", &doomed))
 }
 
 /// Removes `*.tmp-for-creation` and `*.tmp-for-deletion` directories left by interrupted writes.
@@ -237,7 +259,8 @@ fn remove_leftovers(dir: &Path) -> Result<(), Error> {
 }
 
 /// Opens every block directory, oldest first; deletes blocks another block lists as its parent (a compaction
-/// that was interrupted after writing its result).
+/// that was interrupted after writing its result) and blocks marked deletable (a compaction whose result was
+/// empty).
 fn open_blocks(dir: &Path) -> Result<Vec<Block>, Error> {
     let mut blocks = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::io("list data directory", dir))? {
@@ -253,7 +276,7 @@ fn open_blocks(dir: &Path) -> Result<Vec<Block>, Error> {
         blocks.iter().flat_map(|b| b.meta().compaction.parents.iter().map(|p| p.ulid)).collect();
     let mut kept = Vec::new();
     for b in blocks {
-        if parents.contains(&b.meta().ulid) {
+        if parents.contains(&b.meta().ulid) || b.meta().compaction.deletable {
             let path = b.dir().to_path_buf();
             drop(b);
             fs::remove_dir_all(&path).map_err(Error::io("delete replaced block", &path))?;

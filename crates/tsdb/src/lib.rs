@@ -4,7 +4,8 @@
 //! it is acknowledged, head truncation checkpoints it. The data directory is guarded by [`DirLock`]. Persistent
 //! blocks are in Prometheus's on-disk format ([`block`]: meta.json, chunk segments, index v2, tombstones; written
 //! byte for byte as Prometheus 2.42 writes them and readable through the `storage` traits, native histogram chunks
-//! included ([`chunkenc`]). [`Db`] reads blocks and head as one and compacts the head into blocks.
+//! included ([`chunkenc`]). [`Db`] reads blocks and head as one, compacts the head into blocks and merges blocks (leveled and vertical
+//! compaction).
 //!
 //! **Architecture Invariant:** only this crate knows the chunk and on-disk formats.
 
@@ -19,7 +20,10 @@ pub mod wal;
 pub use block::{
     Block, BlockMeta, BlockWriter, Ulid, write_block_from_samples, write_block_from_series,
 };
-pub use db::{CompactReport, DEFAULT_BLOCK_RANGE, Db, DbOptions, DbStats};
+pub use db::{
+    BlockMerge, CompactReport, DEFAULT_BLOCK_RANGE, Db, DbOptions, DbStats, MergeStats, Plan,
+    block_ranges, default_max_block_duration, merge_blocks,
+};
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{Cardinality, Head, HeadOptions, HeadStats, WalReplayStats, WalStats};
 pub use lock::DirLock;

@@ -146,6 +146,11 @@ impl Block {
         Ok(())
     }
 
+    /// Decodes one of the block's chunks (any encoding) after checking its checksum.
+    pub fn decode_chunk(&self, c: &ChunkMeta) -> Result<Vec<(i64, Value)>, Error> {
+        self.inner.decode_chunk(c)
+    }
+
     /// Every series with its float samples (tombstones applied), in label order. Reads the whole block.
     pub fn read_all(&self) -> Result<Vec<FloatSeries>, Error> {
         let mut out = Vec::new();

@@ -13,7 +13,7 @@ use model::{FloatHistogram, Histogram, Label, Labels, Value};
 use super::chunks::{ChunkEncoding, ChunkMeta, ChunkWriter};
 use super::encoding::{Dec, put_uvarint, put_uvarint_str, put_varint, sync_dir};
 use super::index_writer::IndexWriter;
-use super::meta::{BlockMeta, BlockStats};
+use super::meta::{BlockMeta, BlockStats, Compaction, META_VERSION};
 use super::tombstones::Tombstones;
 use super::{FloatSeries, Ulid, ValueSeries};
 use crate::chunkenc::{
@@ -68,6 +68,8 @@ pub struct BlockWriter {
     symbols: BTreeSet<String>,
     last: Labels,
     stats: BlockStats,
+    /// The `compaction` section of `meta.json`; `None` for a level-1 block.
+    compaction: Option<Compaction>,
     buf: Vec<u8>,
     done: bool,
 }
@@ -100,6 +102,7 @@ impl BlockWriter {
             symbols: BTreeSet::new(),
             last: Labels::empty(),
             stats: BlockStats::default(),
+            compaction: None,
             buf: Vec::new(),
             done: false,
         })
@@ -108,6 +111,17 @@ impl BlockWriter {
     /// The ULID the block will get.
     pub fn ulid(&self) -> Ulid {
         self.ulid
+    }
+
+    /// Writes `compaction` (level, sources, parents of a compacted block) into `meta.json` instead of the
+    /// level-1 section whose only source is the block itself.
+    pub fn set_compaction(&mut self, compaction: Compaction) {
+        self.compaction = Some(compaction);
+    }
+
+    /// Series added so far (those with chunks).
+    pub fn num_series(&self) -> u64 {
+        self.stats.num_series
     }
 
     /// Adds a series with its chunks, in time order and inside the block's range. A series without chunks is
@@ -213,7 +227,18 @@ impl BlockWriter {
             .map_err(Error::io("remove series spool", &self.spool_path))?;
 
         Tombstones::new().write(&self.tmp_dir)?;
-        BlockMeta::new_level1(self.ulid, self.mint, self.maxt, self.stats).write(&self.tmp_dir)?;
+        let meta = match self.compaction.take() {
+            Some(compaction) => BlockMeta {
+                ulid: self.ulid,
+                min_time: self.mint,
+                max_time: self.maxt,
+                stats: self.stats,
+                compaction,
+                version: META_VERSION,
+            },
+            None => BlockMeta::new_level1(self.ulid, self.mint, self.maxt, self.stats),
+        };
+        meta.write(&self.tmp_dir)?;
         sync_dir(&self.tmp_dir)?;
         let dir = self.parent.join(self.ulid.to_string());
         std::fs::rename(&self.tmp_dir, &dir).map_err(Error::io("rename block directory", &dir))?;

@@ -1,18 +1,44 @@
-//! Head compaction: the oldest block range of the head becomes a block, written one series at a time, then the
-//! head and its WAL forget what the block now holds.
+//! Compaction. Head compaction: the oldest block range of the head becomes a block, written one series at a
+//! time, then the head and its WAL forget what the block now holds. Block compaction: the blocks the planner
+//! (`plan.rs`) picks are merged into one (`merge.rs`), which replaces them: the new block is written (temporary
+//! directory, then rename) and added before the parents are deleted, so a crash in between leaves both and the
+//! next [`Db::open`] deletes the parents the new block lists.
 
 use std::time::Instant;
 
-use crate::block::{Block, BlockWriter, cut_chunks, cut_xor_chunks};
+use crate::block::{Block, BlockWriter, Ulid, cut_chunks, cut_xor_chunks};
 use crate::error::Error;
 
 use super::Db;
+use super::merge::{MergeStats, merge_blocks};
+use super::plan::{Plan, block_ranges, plan};
 
 /// What one call of [`Db::compact`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompactReport {
-    /// Blocks written, with their time ranges `[min, max)`.
-    pub blocks: Vec<(crate::block::Ulid, i64, i64)>,
+    /// Blocks written from the head, with their time ranges `[min, max)`.
+    pub blocks: Vec<(Ulid, i64, i64)>,
+    /// Block compactions, in the order they ran.
+    pub merges: Vec<BlockMerge>,
+}
+
+/// One block compaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockMerge {
+    /// The new block; `None` when no sample survived the parents' tombstones (the parents are deleted anyway).
+    pub ulid: Option<Ulid>,
+    /// Start of the new block's range.
+    pub min_time: i64,
+    /// End of the new block's range (exclusive).
+    pub max_time: i64,
+    /// The new block's compaction level.
+    pub level: u32,
+    /// The merged blocks, oldest first.
+    pub parents: Vec<Ulid>,
+    /// Whether the parents overlapped (vertical compaction).
+    pub vertical: bool,
+    /// Series and chunks written.
+    pub stats: MergeStats,
 }
 
 /// The end of the block range holding `t` (Prometheus's `rangeForTimestamp`).
@@ -30,11 +56,42 @@ impl Db {
             && maxt - mint > self.inner.opts.block_range.max(1) / 2 * 3
     }
 
-    /// Writes blocks while the head spans more than 1.5 block ranges (see the module docs), then applies
-    /// retention.
+    /// Compacts the data directory, then applies retention: writes blocks while the head spans more than 1.5
+    /// block ranges (see the module docs), then merges blocks while the planner finds some to merge (the head
+    /// goes first again whenever it became compactable meanwhile). Retention runs even when a compaction failed;
+    /// the failure is returned after it.
     pub fn compact(&self) -> Result<CompactReport, Error> {
         let _m = self.inner.maintenance.lock();
         let mut report = CompactReport::default();
+        let compacted = self.compact_locked(&mut report);
+        let retained = self.retention_locked();
+        compacted?;
+        retained?;
+        Ok(report)
+    }
+
+    fn compact_locked(&self, report: &mut CompactReport) -> Result<(), Error> {
+        loop {
+            self.compact_head_locked(report)?;
+            let Some(plan) = self.plan_compaction() else { return Ok(()) };
+            report.merges.push(self.merge_planned(&plan)?);
+        }
+    }
+
+    /// The compaction ranges: `block_range × 3^n` up to `max_block_duration`.
+    pub fn compaction_ranges(&self) -> Vec<i64> {
+        block_ranges(self.inner.opts.block_range, self.inner.opts.max_block_duration)
+    }
+
+    /// The blocks the next block compaction would merge, oldest first, and whether they overlap; `None` when
+    /// there is nothing to merge.
+    pub fn plan_compaction(&self) -> Option<Plan> {
+        let blocks = self.inner.blocks.read();
+        let metas: Vec<&crate::block::BlockMeta> = blocks.iter().map(Block::meta).collect();
+        plan(&metas, &self.compaction_ranges())
+    }
+
+    fn compact_head_locked(&self, report: &mut CompactReport) -> Result<(), Error> {
         let range = self.inner.opts.block_range.max(1);
         while self.head_compactable() {
             let head = &self.inner.head;
@@ -62,8 +119,99 @@ impl Db {
             head.truncate(end);
             head.truncate_wal(end)?;
         }
-        self.retention_locked()?;
+        Ok(())
+    }
+
+    /// Merges the planned blocks and swaps the result in (see the module docs). On failure the parents are
+    /// marked as failed, so the leveled planner passes over them.
+    fn merge_planned(&self, plan: &Plan) -> Result<BlockMerge, Error> {
+        let started = Instant::now();
+        let parents: Vec<Block> = {
+            let blocks = self.inner.blocks.read();
+            plan.blocks
+                .iter()
+                .filter_map(|u| blocks.iter().find(|b| b.meta().ulid == *u).cloned())
+                .collect()
+        };
+        if parents.len() != plan.blocks.len() {
+            return Err(Error::block_invalid("compact blocks", "a planned block is gone"));
+        }
+        let result = merge_blocks(&self.inner.dir, &parents, self.inner.opts.block_range.max(1))
+            .and_then(|(ulid, stats)| match ulid {
+                Some(u) => {
+                    // A result that does not open must not replace its parents on the next open either.
+                    let dir = self.inner.dir.join(u.to_string());
+                    Block::open(&dir).map(|b| (Some(b), stats)).inspect_err(|_| {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    })
+                }
+                None => Ok((None, stats)),
+            });
+        let (merged, stats) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner.stats.lock().compactions_failed += 1;
+                self.mark_failed(&parents);
+                return Err(e);
+            }
+        };
+        let (compaction, min_time, max_time) = super::merge::merged_compaction(&parents);
+        let report = BlockMerge {
+            ulid: merged.as_ref().map(|b| b.meta().ulid),
+            min_time,
+            max_time,
+            level: compaction.level,
+            parents: plan.blocks.clone(),
+            vertical: plan.overlapping,
+            stats,
+        };
+        match merged {
+            Some(b) => {
+                let mut blocks = self.inner.blocks.write();
+                blocks.retain(|x| !plan.blocks.contains(&x.meta().ulid));
+                blocks.push(b);
+                blocks.sort_by_key(|b| b.meta().min_time);
+            }
+            None => {
+                // Nothing survived: mark the parents deletable, so an interrupted deletion finishes on open.
+                for p in &parents {
+                    let mut meta = p.meta().clone();
+                    meta.compaction.deletable = true;
+                    meta.write(p.dir())?;
+                }
+                self.inner.blocks.write().retain(|x| !plan.blocks.contains(&x.meta().ulid));
+            }
+        }
+        for p in &parents {
+            super::remove_block_dir(p.dir())?;
+        }
+        let mut st = self.inner.stats.lock();
+        st.compactions += 1;
+        if plan.overlapping {
+            st.vertical_compactions += 1;
+        }
+        st.last_compaction_seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Records in the parents' `meta.json` that compacting them failed and reopens them with it; best effort
+    /// (the compaction's own error is what the caller reports).
+    fn mark_failed(&self, parents: &[Block]) {
+        for p in parents {
+            let mut meta = p.meta().clone();
+            meta.compaction.failed = true;
+            if meta.write(p.dir()).is_err() {
+                continue;
+            }
+            if let Ok(reopened) = Block::open(p.dir()) {
+                let mut blocks = self.inner.blocks.write();
+                for b in blocks.iter_mut() {
+                    if b.meta().ulid == meta.ulid {
+                        *b = reopened.clone();
+                    }
+                }
+            }
+        }
     }
 
     /// Writes the head's samples in `[mint, maxt)` as a block in `parent`; `None` when there are none.

@@ -11,6 +11,8 @@ use storage::{AppendOptions, Appendable, Queryable, ValueKind};
 use super::*;
 use crate::wal::{Compression, PAGE_SIZE, SyncPolicy};
 
+mod compact;
+
 const HOUR: i64 = 3600 * 1000;
 
 fn opts(range: i64) -> DbOptions {
@@ -21,6 +23,9 @@ fn opts(range: i64) -> DbOptions {
             sync_policy: SyncPolicy::Never,
         },
         block_range: range,
+        // Head compaction only: these tests count the blocks cut from the head (leveled compaction is tested in
+        // `compact_tests.rs`).
+        max_block_duration: range,
         retention_ms: 0,
         ..DbOptions::default()
     }
@@ -178,7 +183,8 @@ fn retention_deletes_old_blocks_by_time_and_by_size() {
     assert_eq!(db.stats().size_retentions, 2);
 }
 
-/// `promtool tsdb dump` of `dir` in the shape of [`dump`]; `None` without promtool.
+/// What Debian's Prometheus 2.42 `promtool tsdb dump` prints for `dir`, keyed and valued as [`dump`] (label sets
+/// without the space after commas); `None` (with a notice) when promtool is not installed.
 fn promtool_dump(dir: &std::path::Path) -> Option<BTreeMap<String, Vec<(i64, u64)>>> {
     let Some(promtool) = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
         .into_iter()
@@ -264,6 +270,11 @@ fn a_snapshot_opens_as_a_database_with_the_same_data() {
     let (blocks_only, _) = Db::open(&skip, opts(HOUR)).unwrap();
     assert_eq!(blocks_only.blocks().len(), db.blocks().len());
     assert!(dump(&blocks_only).values().map(Vec::len).sum::<usize>() < 4 * 3 * 240);
+}
+
+/// [`dump`]'s output keyed as [`promtool_dump`]'s.
+fn without_spaces(ours: BTreeMap<String, Vec<(i64, u64)>>) -> BTreeMap<String, Vec<(i64, u64)>> {
+    ours.into_iter().map(|(k, v)| (k.replace(", ", ","), v)).collect()
 }
 
 #[test]
