@@ -83,6 +83,86 @@ impl StepArg {
     }
 }
 
+/// Streams [`Loaded`] series out of a storage series set (see [`Evaluator::load_iter`]).
+pub(crate) struct LoadIter<'e, 'c, 'a> {
+    ev: &'e Evaluator<'c, 'a>,
+    _querier: Box<dyn storage::Querier>,
+    set: Box<dyn storage::SeriesSet>,
+    mint: i64,
+    maxt: i64,
+    /// Series with data so far (each yields at least one point).
+    at_least: usize,
+    done: bool,
+}
+
+impl LoadIter<'_, '_, '_> {
+    fn next_series(&mut self) -> Res<Option<Loaded>> {
+        let Some(s) = self.set.next() else {
+            if let Some(e) = self.set.err() {
+                return Err(QueryError::Storage(e.to_string()));
+            }
+            for w in self.set.warnings() {
+                self.ev.ctx.annos.borrow_mut().add_raw_warning(w);
+            }
+            return Ok(None);
+        };
+        self.ev.check_done()?;
+        let (mint, maxt) = (self.mint, self.maxt);
+        let mut cur = s.cursor();
+        let mut floats = Vec::new();
+        let mut hists = Vec::new();
+        let mut kind = cur.seek(mint + 1);
+        while kind != ValueKind::None {
+            let t = cur.at_t();
+            if t > maxt {
+                break;
+            }
+            if t > mint {
+                match kind {
+                    ValueKind::Float => floats.push(FPoint { t, f: cur.at().1 }),
+                    ValueKind::Histogram | ValueKind::FloatHistogram => {
+                        hists.push(HPoint { t, h: cur.at_float_histogram().1 });
+                    }
+                    ValueKind::None => {}
+                }
+            }
+            kind = cur.next();
+        }
+        if let Some(e) = cur.err() {
+            return Err(QueryError::Storage(e.to_string()));
+        }
+        // More series with data than the sample limit allows fails the query now, before the rest is read.
+        if !floats.is_empty() || !hists.is_empty() {
+            self.at_least += 1;
+            if self.at_least > self.ev.ctx.max_samples {
+                return Err(QueryError::TooManySamples("query execution".into()));
+            }
+        }
+        Ok(Some(Loaded { labels: s.labels, floats, hists, drop_name: false }))
+    }
+}
+
+impl Iterator for LoadIter<'_, '_, '_> {
+    type Item = Res<Loaded>;
+
+    fn next(&mut self) -> Option<Res<Loaded>> {
+        if self.done {
+            return None;
+        }
+        match self.next_series() {
+            Ok(Some(l)) => Some(Ok(l)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// Raw samples of one series, loaded from storage.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -214,6 +294,19 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         func: Option<&str>,
         range: i64,
     ) -> Res<Vec<Loaded>> {
+        self.load_iter(matchers, mint, maxt, func, range)?.collect()
+    }
+
+    /// The series of `matchers` with their samples in `(mint, maxt]`, read from storage one series at a time as
+    /// the caller consumes them, so only the series being processed is held in memory.
+    pub(crate) fn load_iter(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        func: Option<&str>,
+        range: i64,
+    ) -> Res<LoadIter<'_, 'c, 'a>> {
         let q = self
             .ctx
             .queryable
@@ -227,51 +320,16 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             range,
             ..Default::default()
         };
-        let mut set = q.select(false, Some(&hints), matchers);
-        let mut out = Vec::new();
-        // Every series with a sample in the window yields at least one point, so more such series than the
-        // sample limit allows fails the query now, before the rest is read into memory.
-        let mut at_least = self.ctx.current_samples.get();
-        while let Some(s) = set.next() {
-            self.check_done()?;
-            let mut cur = s.cursor();
-            let mut floats = Vec::new();
-            let mut hists = Vec::new();
-            let mut kind = cur.seek(mint + 1);
-            while kind != ValueKind::None {
-                let t = cur.at_t();
-                if t > maxt {
-                    break;
-                }
-                if t > mint {
-                    match kind {
-                        ValueKind::Float => floats.push(FPoint { t, f: cur.at().1 }),
-                        ValueKind::Histogram | ValueKind::FloatHistogram => {
-                            hists.push(HPoint { t, h: cur.at_float_histogram().1 });
-                        }
-                        ValueKind::None => {}
-                    }
-                }
-                kind = cur.next();
-            }
-            if let Some(e) = cur.err() {
-                return Err(QueryError::Storage(e.to_string()));
-            }
-            if !floats.is_empty() || !hists.is_empty() {
-                at_least += 1;
-                if at_least > self.ctx.max_samples {
-                    return Err(QueryError::TooManySamples("query execution".into()));
-                }
-            }
-            out.push(Loaded { labels: s.labels.clone(), floats, hists, drop_name: false });
-        }
-        if let Some(e) = set.err() {
-            return Err(QueryError::Storage(e.to_string()));
-        }
-        for w in set.warnings() {
-            self.ctx.annos.borrow_mut().add_raw_warning(w);
-        }
-        Ok(out)
+        let set = q.select(false, Some(&hints), matchers);
+        Ok(LoadIter {
+            ev: self,
+            _querier: q,
+            set,
+            mint,
+            maxt,
+            at_least: self.ctx.current_samples.get(),
+            done: false,
+        })
     }
 
     /// Loads the series of selector `vs` like [`Evaluator::load`], with the counter-reset hints Prometheus gives
@@ -284,13 +342,27 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         func: Option<&str>,
         range: i64,
     ) -> Res<Vec<Loaded>> {
-        let mut loaded = self.load(&vs.matchers, mint, maxt, func, range)?;
-        if self.ctx.stats_selectors.contains(&vs.pos) {
-            for s in &mut loaded {
-                crate::stats_decoding::detect_hints(&mut s.hists);
-            }
-        }
-        Ok(loaded)
+        self.load_selector_iter(vs, mint, maxt, func, range)?.collect()
+    }
+
+    /// [`Evaluator::load_selector`] one series at a time.
+    pub(crate) fn load_selector_iter(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+        func: Option<&str>,
+        range: i64,
+    ) -> Res<impl Iterator<Item = Res<Loaded>> + '_> {
+        let hints = self.ctx.stats_selectors.contains(&vs.pos);
+        Ok(self.load_iter(&vs.matchers, mint, maxt, func, range)?.map(move |l| {
+            l.map(|mut s| {
+                if hints {
+                    crate::stats_decoding::detect_hints(&mut s.hists);
+                }
+                s
+            })
+        }))
     }
 
     fn eval_vector_selector(&self, vs: &VectorSelector) -> Res<Matrix> {
@@ -304,9 +376,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             Some(a) => (a - offset - lookback, a - offset),
             None => (self.start - offset - lookback, self.end - offset),
         };
-        let loaded = self.load_selector(vs, mint, maxt, None, 0)?;
-        let mut out = Vec::with_capacity(loaded.len());
-        for s in loaded {
+        let mut out = Vec::new();
+        for s in self.load_selector_iter(vs, mint, maxt, None, 0)? {
+            let s = s?;
             let mut series = Series {
                 metric: s.labels,
                 floats: Vec::new(),

@@ -7,7 +7,7 @@ use promql_syntax::{Call, Expr};
 
 use crate::annotations::Anno;
 use crate::error::QueryError;
-use crate::eval::{Evaluator, Res, StepArg, merge_same_labels};
+use crate::eval::{Evaluator, Loaded, Res, StepArg, merge_same_labels};
 use crate::extended;
 use crate::range_fns::{self, Window};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
@@ -168,14 +168,23 @@ impl Evaluator<'_, '_> {
                     None => (self.start - offset - range, self.end - offset),
                 };
                 let reach = extended::reach(&ms.vs, self.ctx.lookback);
-                let loaded =
-                    self.load_selector(&ms.vs, mint - reach.0, maxt + reach.1, Some(name), range)?;
+                // Streamed: one series' samples in memory at a time.
+                let loaded: Box<dyn Iterator<Item = Res<Loaded>> + '_> =
+                    Box::new(self.load_selector_iter(
+                        &ms.vs,
+                        mint - reach.0,
+                        maxt + reach.1,
+                        Some(name),
+                        range,
+                    )?);
                 (loaded, range, offset, at, reach, (ms.vs.anchored, ms.vs.smoothed))
             }
             Expr::Subquery(sq) => {
                 let (loaded, at) = self.eval_subquery(sq)?;
                 let range = self.dur_ms(&sq.range);
                 let offset = sq.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
+                let loaded: Box<dyn Iterator<Item = Res<Loaded>> + '_> =
+                    Box::new(loaded.into_iter().map(Ok));
                 (loaded, range, offset, at, (0, 0), (false, false))
             }
             _ => return Err(QueryError::Execution("expected range vector argument".into())),
@@ -185,7 +194,11 @@ impl Evaluator<'_, '_> {
         let pos = c.args[mi].pos();
         let mut annos = Vec::new();
         let mut sparams = vec![0.0; params.len()];
-        for s in &series {
+        // Steps at which some series has a sample in its window (for `absent_over_time`).
+        let mut present = std::collections::BTreeSet::new();
+        let (mut wf, mut wh): (Vec<FPoint>, Vec<HPoint>) = (Vec::new(), Vec::new());
+        for s in series {
+            let s = s?;
             self.check_done()?;
             let mut res = Series {
                 metric: s.labels.clone(),
@@ -220,22 +233,23 @@ impl Evaluator<'_, '_> {
                     while hlo < hhi && s.hists[hlo].t <= lo {
                         hlo += 1;
                     }
-                    let floats: Vec<FPoint> = s.floats[flo..fhi]
-                        .iter()
-                        .copied()
-                        .filter(|p| !model::is_stale_nan(p.f))
-                        .collect();
-                    let hists: Vec<HPoint> = s.hists[hlo..hhi]
-                        .iter()
-                        .filter(|p| !model::is_stale_nan(p.h.sum))
-                        .cloned()
-                        .collect();
-                    if floats.is_empty() && hists.is_empty() {
+                    wf.clear();
+                    wf.extend(
+                        s.floats[flo..fhi].iter().copied().filter(|p| !model::is_stale_nan(p.f)),
+                    );
+                    wh.clear();
+                    wh.extend(
+                        s.hists[hlo..hhi].iter().filter(|p| !model::is_stale_nan(p.h.sum)).cloned(),
+                    );
+                    if wf.is_empty() && wh.is_empty() {
                         None
                     } else {
+                        if name == "absent_over_time" {
+                            present.insert(ts);
+                        }
                         let w = Window {
-                            floats: &floats,
-                            hists: &hists,
+                            floats: &wf,
+                            hists: &wh,
                             metric: &s.labels,
                             ts: at.unwrap_or(ts),
                             eval_ts: ts,
@@ -281,22 +295,7 @@ impl Evaluator<'_, '_> {
         }
         if name == "absent_over_time" {
             let steps = self.steps();
-            let mut found = std::collections::BTreeSet::new();
-            for s in &series {
-                let mut ts = self.start;
-                while ts <= self.end {
-                    let r = at.unwrap_or(ts) - offset;
-                    let any = s
-                        .floats
-                        .iter()
-                        .any(|p| p.t > r - range && p.t <= r && !model::is_stale_nan(p.f))
-                        || s.hists.iter().any(|p| p.t > r - range && p.t <= r);
-                    if any {
-                        found.insert(ts);
-                    }
-                    ts += self.interval;
-                }
-            }
+            let found = present;
             if found.len() == steps {
                 return Ok(Vec::new());
             }
