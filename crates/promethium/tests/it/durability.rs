@@ -2,38 +2,12 @@
 //! checkpoints) are there after the restart, exactly once, and a pending alert keeps its pending time across a
 //! restart.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Proc, enc, eventually};
+use crate::harness::{Proc, enc, eventually, serve_series};
 use crate::server::start;
-
-/// Serves `n` counter series `m{i="…"}` whose values grow with every scrape, forever.
-fn serve_counters(listener: TcpListener, n: usize) {
-    std::thread::spawn(move || {
-        let mut scrapes = 0u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            scrapes += 1;
-            let mut body = String::with_capacity(n * 24);
-            for i in 0..n {
-                body.push_str(&format!("m{{i=\"{i}\"}} {}\n", scrapes * (i as u64 + 1)));
-            }
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-}
 
 /// The samples of the single series selected by `selector` over the last hour, as (ms, value) pairs.
 fn samples(p: &Proc, selector: &str) -> Vec<(i64, String)> {
@@ -94,7 +68,7 @@ fn acknowledged_samples_survive_kill_9_at_random_points() {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
-    serve_counters(listener, 2000);
+    serve_series(listener, 2000, |k, i| (k * (i as u64 + 1)).to_string());
     std::fs::write(
         dir.path().join("prometheus.yml"),
         format!(

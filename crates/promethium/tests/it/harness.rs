@@ -146,3 +146,34 @@ pub(crate) fn system_bin(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
 }
+
+/// Serves `n` series `m{i="…"}` on `listener` forever; the value of series `i` at scrape number `k` (from 1) is
+/// `value(k, i)`.
+pub(crate) fn serve_series(
+    listener: TcpListener,
+    n: usize,
+    value: impl Fn(u64, usize) -> String + Send + 'static,
+) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        let mut scrapes = 0u64;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            scrapes += 1;
+            let mut body = String::with_capacity(n * 24);
+            for i in 0..n {
+                body.push_str(&format!("m{{i=\"{i}\"}} {}\n", value(scrapes, i)));
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+}

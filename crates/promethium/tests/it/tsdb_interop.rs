@@ -3,38 +3,12 @@
 //! answers the same queries.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Proc, enc, eventually, free_port, system_bin};
+use crate::harness::{Proc, enc, eventually, free_port, serve_series, system_bin};
 use crate::server::start;
-
-/// Serves `n` gauges `m{i="…"}` whose values change with every scrape.
-fn serve_gauges(listener: TcpListener, n: usize) {
-    std::thread::spawn(move || {
-        let mut scrapes = 0u64;
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            scrapes += 1;
-            let mut body = String::new();
-            for i in 0..n {
-                body.push_str(&format!("m{{i=\"{i}\"}} {}.25\n", scrapes * 3 + i as u64));
-            }
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-}
 
 type Samples = BTreeMap<String, Vec<(i64, String)>>;
 
@@ -95,7 +69,7 @@ fn prometheus_2_42_reads_our_compacted_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
-    serve_gauges(listener, 50);
+    serve_series(listener, 50, |k, i| format!("{}.25", k * 3 + i as u64));
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -185,7 +159,7 @@ fn admin_api_deletes_snapshots_and_is_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap();
-    serve_gauges(listener, 5);
+    serve_series(listener, 5, |k, i| format!("{}.25", k * 3 + i as u64));
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
