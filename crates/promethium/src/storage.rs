@@ -143,12 +143,21 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
     tokio::spawn(async move {
         let mut t = tokio::time::interval(tick);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Logged when syncing starts failing and when it recovers, not on every tick.
+        let mut failing = false;
         loop {
             t.tick().await;
             let h = head.clone();
-            let res = tokio::task::spawn_blocking(move || h.sync_wal_if_due()).await;
-            if let Ok(Err(e)) = res {
-                tracing::error!(err = %e, "Syncing WAL failed");
+            match tokio::task::spawn_blocking(move || h.sync_wal_if_due()).await {
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    tracing::error!(err = %e, "Syncing WAL failed");
+                }
+                Ok(Ok(_)) if failing => {
+                    failing = false;
+                    tracing::info!("Syncing WAL works again");
+                }
+                _ => {}
             }
         }
     });

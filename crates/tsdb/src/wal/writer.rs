@@ -324,15 +324,20 @@ impl LogWriter {
         Ok(())
     }
 
-    /// After a failed write: cuts the failed record off and continues in a new segment.
+    /// After a failed write: cuts the failed record off and continues in a new segment, or in the same one
+    /// again when nothing valid was written to it (so a disk that stays full does not leave a trail of empty
+    /// segments).
     fn recover(&mut self) -> Result<(), Error> {
         if let Some(start) = self.failed_record {
             self.seg.abandon_from(start)?;
             self.failed_record = None;
-            let next = SegmentWriter::create(
-                segment_file(&self.dir, self.seg.index() + 1),
-                self.seg.index() + 1,
-            )?;
+            let mut index = self.seg.index() + 1;
+            if start == 0 {
+                index -= 1;
+                let path = segment_file(&self.dir, index);
+                std::fs::remove_file(&path).map_err(Error::io("remove empty segment", &path))?;
+            }
+            let next = SegmentWriter::create(segment_file(&self.dir, index), index)?;
             self.seg = next;
             sync_dir(&self.dir)?;
         }
