@@ -147,6 +147,8 @@ pub(crate) fn engine_from_flags(flags: &[(String, String)]) -> promql::Engine {
     opts.parser.extended_range_selectors = on("promql-extended-range-selectors");
     opts.parser.fill_modifiers = on("promql-binop-fill-modifiers");
     opts.delayed_name_removal = on("promql-delayed-name-removal");
+    // The head does not keep start timestamps yet, so today this only affects storages that return them.
+    opts.use_start_timestamps = on("use-start-timestamps");
     promql::Engine::new(opts)
 }
 

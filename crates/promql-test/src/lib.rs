@@ -6,6 +6,7 @@ mod chunk_hints;
 mod compare;
 mod nhcb;
 mod script;
+mod st;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub fn test_engine() -> Engine {
         no_step_subquery_interval: 60_000,
         parser: ParserOptions::all(),
         delayed_name_removal: true,
+        use_start_timestamps: true,
         ..EngineOptions::default()
     })
 }
@@ -80,7 +82,8 @@ fn load(storage: &MemStorage, l: &LoadCmd) -> Result<(), String> {
     for (labels, vals) in &l.series {
         let mut t = 0i64;
         let mut hints = ChunkHints::default();
-        for v in vals {
+        let sts = l.start_timestamps.iter().find(|(s, _)| s == labels).map(|(_, v)| v.as_slice());
+        for (i, v) in vals.iter().enumerate() {
             let value = match v {
                 SequenceValue::Omitted => None,
                 SequenceValue::Float(f) => {
@@ -94,7 +97,8 @@ fn load(storage: &MemStorage, l: &LoadCmd) -> Result<(), String> {
                 }
             };
             if let Some(value) = value {
-                app.append(0, labels, 0, t, value, &AppendOptions::default())
+                let st = sts.and_then(|s| s.get(i).copied().flatten()).map_or(0, |o| t + o);
+                app.append(0, labels, st, t, value, &AppendOptions::default())
                     .map_err(|e| e.to_string())?;
             }
             t += l.gap;

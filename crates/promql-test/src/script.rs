@@ -3,6 +3,8 @@
 use model::Labels;
 use promql_syntax::{SequenceValue, parse_series_desc};
 
+use crate::st;
+
 /// Kinds of `expect` lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectKind {
@@ -62,6 +64,9 @@ pub struct LoadCmd {
     pub with_nhcb: bool,
     /// Series and their values.
     pub series: Vec<(Labels, Vec<SequenceValue>)>,
+    /// Start-timestamp offsets (ms from each sample's time) of the series that had an `@st` line, one per
+    /// position of the series' values.
+    pub start_timestamps: Vec<(Labels, Vec<Option<i64>>)>,
 }
 
 /// An `eval` command.
@@ -227,23 +232,67 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, (usize, String)> {
             ))?;
             let gap =
                 dur(step).map_err(|e| (i + 1, format!("invalid step definition {step:?}: {e}")))?;
-            let mut cmd = LoadCmd { line: i + 1, gap, with_nhcb, series: Vec::new() };
+            let mut cmd = LoadCmd {
+                line: i + 1,
+                gap,
+                with_nhcb,
+                series: Vec::new(),
+                start_timestamps: Vec::new(),
+            };
             i += 1;
+            // An `@st` line waiting for the sample line it belongs to: its line, series and offsets.
+            let mut pending: Option<(usize, Labels, Vec<Option<i64>>)> = None;
             while i < lines.len() && !lines[i].is_empty() {
                 let def = &lines[i];
-                let first_tok = def.split_whitespace().next().unwrap_or("");
-                if first_tok.ends_with("@st") {
-                    // Start-timestamp lines only affect created-timestamp features; the samples come from the next
-                    // line.
+                if st::is_st_line(def) {
+                    if let Some((line, ..)) = pending {
+                        return Err((line, "@st line has no following sample line".into()));
+                    }
+                    let (metric, offsets) = st::parse_st_line(def).map_err(|e| (i + 1, e))?;
+                    let desc = format!("{metric} _");
+                    let (labels, _) = parse_series_desc(&desc).map_err(|e| {
+                        (i + 1, format!("invalid @st line metric {metric:?}: {}", e.render(&desc)))
+                    })?;
+                    pending = Some((i + 1, labels, offsets));
                     i += 1;
                     continue;
                 }
                 let (labels, vals) = parse_series_desc(def).map_err(|e| (i + 1, e.render(def)))?;
+                let sts = match pending.take() {
+                    Some((line, st_labels, offsets)) => {
+                        if st_labels != labels {
+                            return Err((
+                                line,
+                                "@st metric does not match the following sample line metric".into(),
+                            ));
+                        }
+                        if offsets.len() != vals.len() {
+                            return Err((
+                                line,
+                                format!(
+                                    "@st line has {} values but sample line has {}",
+                                    offsets.len(),
+                                    vals.len()
+                                ),
+                            ));
+                        }
+                        Some(offsets)
+                    }
+                    None => None,
+                };
+                // A series defined again replaces its samples, and their start timestamps with them.
+                cmd.start_timestamps.retain(|(l, _)| *l != labels);
+                if let Some(sts) = sts {
+                    cmd.start_timestamps.push((labels.clone(), sts));
+                }
                 match cmd.series.iter_mut().find(|(l, _)| *l == labels) {
                     Some(s) => s.1 = vals,
                     None => cmd.series.push((labels, vals)),
                 }
                 i += 1;
+            }
+            if let Some((line, ..)) = pending {
+                return Err((line, "@st line has no following sample line".into()));
             }
             cmds.push(Command::Load(cmd));
         } else if first.starts_with("eval") {

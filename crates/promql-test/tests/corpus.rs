@@ -36,7 +36,7 @@ fn own_scripts() {
     assert_eq!(failed, 0, "{failures:#?}");
 }
 
-/// Prometheus's corpus: the number of passing evals must not fall below the recorded floor.
+/// Prometheus's corpus: every eval must pass.
 #[test]
 fn prometheus_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/promqltest");
@@ -54,6 +54,7 @@ fn prometheus_corpus() {
         }
     }
     println!("total: {passed} passed, {failed} failed");
-    const FLOOR: usize = 2191;
-    assert!(passed >= FLOOR, "only {passed} evals passed, floor is {FLOOR}");
+    // 2,214 evals in the corpus at Prometheus 3.14; a newer corpus may hold more.
+    assert!(passed >= 2214, "only {passed} evals passed");
+    assert_eq!(failed, 0, "{failures:#?}");
 }

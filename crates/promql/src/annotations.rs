@@ -29,6 +29,8 @@ pub(crate) enum Anno {
     QuantileNaNResult(String),
     QuantileNaNSkew(String),
     FractionNaNs(String),
+    /// Counted: one per series and step, merged per metric name.
+    StartTimeOverlap(String),
 }
 
 impl Anno {
@@ -115,6 +117,9 @@ impl Anno {
             Anno::MismatchedCustomBuckets(op) => {
                 format!("PromQL info: mismatched custom buckets were reconciled during {op}")
             }
+            Anno::StartTimeOverlap(m) => format!(
+                "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {m:?}"
+            ),
         }
     }
 }
@@ -131,14 +136,22 @@ pub struct Annotation {
 /// The set of annotations of one query (deduplicated, in insertion order).
 #[derive(Debug, Default)]
 pub(crate) struct Annotations {
-    items: Vec<(Anno, PosRange)>,
+    /// Annotation, position, occurrences.
+    items: Vec<(Anno, PosRange, usize)>,
     raw_warnings: Vec<String>,
 }
 
 impl Annotations {
     pub(crate) fn add(&mut self, a: Anno, pos: PosRange) {
-        if !self.items.iter().any(|(x, p)| *x == a && *p == pos) {
-            self.items.push((a, pos));
+        if matches!(a, Anno::StartTimeOverlap(_)) {
+            // Prometheus merges these by text without position and counts them.
+            if let Some(item) = self.items.iter_mut().find(|(x, ..)| *x == a) {
+                item.2 += 1;
+            } else {
+                self.items.push((a, pos, 1));
+            }
+        } else if !self.items.iter().any(|(x, p, _)| *x == a && *p == pos) {
+            self.items.push((a, pos, 1));
         }
     }
 
@@ -151,8 +164,11 @@ impl Annotations {
     /// Renders every annotation for `query`.
     pub(crate) fn render(&self, query: &str) -> Vec<Annotation> {
         let mut out: Vec<Annotation> = Vec::new();
-        for (a, pos) in &self.items {
+        for (a, pos, count) in &self.items {
             let mut text = a.message();
+            if *count > 1 {
+                text.push_str(&format!(" ({count} occurrences)"));
+            }
             {
                 let (l, c) = promql_syntax::line_col(query, pos.start);
                 text.push_str(&format!(" ({l}:{c})"));

@@ -36,6 +36,9 @@ pub struct EngineOptions {
     pub max_concurrency: usize,
     /// Queries that may wait for a slot; more are refused as unavailable.
     pub max_queued: usize,
+    /// Use the start timestamps storage keeps with samples in `rate`, `increase`, `irate`, `resets` and
+    /// `start_timestamp` (`use-start-timestamps`).
+    pub use_start_timestamps: bool,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +52,7 @@ impl Default for EngineOptions {
             delayed_name_removal: false,
             max_concurrency: 0,
             max_queued: 0,
+            use_start_timestamps: false,
         }
     }
 }
@@ -176,6 +180,7 @@ impl Engine {
             query_end: end,
             query_step: step,
             stats_selectors: stats_selectors(&expr),
+            use_start_timestamps: self.opts.use_start_timestamps,
         };
         let ev = Evaluator { ctx: &ctx, start, end, interval: step.max(1) };
         let value = ev.eval(&expr).and_then(|v| shape(v, ty, start, step == 0));

@@ -34,6 +34,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) query_step: i64,
     /// Selectors whose histograms are read for count and sum only (see [`crate::stats_decoding`]).
     pub(crate) stats_selectors: FxHashSet<PosRange>,
+    /// Read start timestamps for the functions that use them.
+    pub(crate) use_start_timestamps: bool,
 }
 
 /// A value during evaluation.
@@ -92,6 +94,8 @@ pub(crate) struct LoadIter<'e, 'c, 'a> {
     maxt: i64,
     /// Series with data so far (each yields at least one point).
     at_least: usize,
+    /// Read each sample's start timestamp too.
+    start_timestamps: bool,
     done: bool,
 }
 
@@ -111,6 +115,7 @@ impl LoadIter<'_, '_, '_> {
         let mut cur = s.cursor();
         let mut floats = Vec::new();
         let mut hists = Vec::new();
+        let (mut fsts, mut hsts) = (Vec::new(), Vec::new());
         let mut kind = cur.seek(mint + 1);
         while kind != ValueKind::None {
             let t = cur.at_t();
@@ -119,9 +124,17 @@ impl LoadIter<'_, '_, '_> {
             }
             if t > mint {
                 match kind {
-                    ValueKind::Float => floats.push(FPoint { t, f: cur.at().1 }),
+                    ValueKind::Float => {
+                        floats.push(FPoint { t, f: cur.at().1 });
+                        if self.start_timestamps {
+                            fsts.push(cur.at_st());
+                        }
+                    }
                     ValueKind::Histogram | ValueKind::FloatHistogram => {
                         hists.push(HPoint { t, h: cur.at_float_histogram().1 });
+                        if self.start_timestamps {
+                            hsts.push(cur.at_st());
+                        }
                     }
                     ValueKind::None => {}
                 }
@@ -138,7 +151,14 @@ impl LoadIter<'_, '_, '_> {
                 return Err(QueryError::TooManySamples("query execution".into()));
             }
         }
-        Ok(Some(Loaded { labels: s.labels, floats, hists, drop_name: false }))
+        // Without any start timestamp the series reads as if the storage kept none.
+        if fsts.iter().all(|st| *st == 0) {
+            fsts.clear();
+        }
+        if hsts.iter().all(|st| *st == 0) {
+            hsts.clear();
+        }
+        Ok(Some(Loaded { labels: s.labels, floats, hists, fsts, hsts, drop_name: false }))
     }
 }
 
@@ -169,6 +189,9 @@ pub(crate) struct Loaded {
     pub(crate) labels: Labels,
     pub(crate) floats: Vec<FPoint>,
     pub(crate) hists: Vec<HPoint>,
+    /// Start timestamps of `floats` and `hists`, index for index; empty when not read or all unknown.
+    pub(crate) fsts: Vec<i64>,
+    pub(crate) hsts: Vec<i64>,
     pub(crate) drop_name: bool,
 }
 
@@ -321,6 +344,8 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             ..Default::default()
         };
         let set = q.select(false, Some(&hints), matchers);
+        let start_timestamps = self.ctx.use_start_timestamps
+            && matches!(func, Some("rate" | "increase" | "irate" | "resets" | "start_timestamp"));
         Ok(LoadIter {
             ev: self,
             _querier: q,
@@ -328,6 +353,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             mint,
             maxt,
             at_least: self.ctx.current_samples.get(),
+            start_timestamps,
             done: false,
         })
     }
@@ -502,6 +528,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                         p
                     })
                     .collect(),
+                // Subqueries cut the propagation of start timestamps, as in Prometheus.
+                fsts: Vec::new(),
+                hsts: Vec::new(),
                 drop_name: s.drop_name,
             })
             .collect();

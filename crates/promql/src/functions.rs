@@ -104,7 +104,16 @@ impl Evaluator<'_, '_> {
         if name == "timestamp"
             && matches!(c.args.first().map(Expr::unparen), Some(Expr::VectorSelector(_)))
         {
-            return self.eval_timestamp_selector(c);
+            return self.eval_timestamp_selector(c, false);
+        }
+        if name == "start_timestamp" {
+            // Start timestamps come only straight from a selector, and only when they are used at all.
+            if self.ctx.use_start_timestamps
+                && matches!(c.args.first(), Some(Expr::VectorSelector(_)))
+            {
+                return self.eval_timestamp_selector(c, true);
+            }
+            return Ok(Vec::new());
         }
         match name {
             "label_replace" => return self.eval_label_replace(c),
@@ -197,6 +206,8 @@ impl Evaluator<'_, '_> {
         // Steps at which some series has a sample in its window (for `absent_over_time`).
         let mut present = std::collections::BTreeSet::new();
         let (mut wf, mut wh): (Vec<FPoint>, Vec<HPoint>) = (Vec::new(), Vec::new());
+        // Start timestamps of the window's samples (empty when the series has none).
+        let (mut wfs, mut whs): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
         for s in series {
             let s = s?;
             self.check_done()?;
@@ -234,13 +245,25 @@ impl Evaluator<'_, '_> {
                         hlo += 1;
                     }
                     wf.clear();
-                    wf.extend(
-                        s.floats[flo..fhi].iter().copied().filter(|p| !model::is_stale_nan(p.f)),
-                    );
+                    wfs.clear();
+                    for (i, p) in s.floats[flo..fhi].iter().enumerate() {
+                        if !model::is_stale_nan(p.f) {
+                            wf.push(*p);
+                            if let Some(st) = s.fsts.get(flo + i) {
+                                wfs.push(*st);
+                            }
+                        }
+                    }
                     wh.clear();
-                    wh.extend(
-                        s.hists[hlo..hhi].iter().filter(|p| !model::is_stale_nan(p.h.sum)).cloned(),
-                    );
+                    whs.clear();
+                    for (i, p) in s.hists[hlo..hhi].iter().enumerate() {
+                        if !model::is_stale_nan(p.h.sum) {
+                            wh.push(p.clone());
+                            if let Some(st) = s.hsts.get(hlo + i) {
+                                whs.push(*st);
+                            }
+                        }
+                    }
                     if wf.is_empty() && wh.is_empty() {
                         None
                     } else {
@@ -250,6 +273,8 @@ impl Evaluator<'_, '_> {
                         let w = Window {
                             floats: &wf,
                             hists: &wh,
+                            fsts: &wfs,
+                            hsts: &whs,
                             metric: &s.labels,
                             ts: at.unwrap_or(ts),
                             eval_ts: ts,
@@ -317,7 +342,9 @@ impl Evaluator<'_, '_> {
         Ok(out)
     }
 
-    fn eval_timestamp_selector(&self, c: &Call) -> Res<Matrix> {
+    /// `timestamp(selector)` (the time of the sample each step picks) or, with `start`, `start_timestamp(selector)`
+    /// (that sample's start timestamp, 0 when unknown), in seconds.
+    fn eval_timestamp_selector(&self, c: &Call, start: bool) -> Res<Matrix> {
         let Some(Expr::VectorSelector(vs)) = c.args.first().map(Expr::unparen) else {
             return Ok(Vec::new());
         };
@@ -328,7 +355,8 @@ impl Evaluator<'_, '_> {
             Some(a) => (a - offset - lb, a - offset),
             None => (self.start - offset - lb, self.end - offset),
         };
-        let loaded = self.load(&vs.matchers, mint, maxt, None, 0)?;
+        let func = if start { Some("start_timestamp") } else { None };
+        let loaded = self.load(&vs.matchers, mint, maxt, func, 0)?;
         let mut out = Vec::new();
         for s in loaded {
             let mut res = Series {
@@ -340,19 +368,30 @@ impl Evaluator<'_, '_> {
             let mut ts = self.start;
             while ts <= self.end {
                 let r = at.unwrap_or(ts) - offset;
-                let lf = s.floats.iter().rev().find(|p| p.t <= r);
-                let lh = s.hists.iter().rev().find(|p| p.t <= r);
-                let (t, stale) = match (lf, lh) {
-                    (Some(a), Some(b)) if b.t > a.t => (b.t, model::is_stale_nan(b.h.sum)),
-                    (Some(a), _) => (a.t, model::is_stale_nan(a.f)),
-                    (None, Some(b)) => (b.t, model::is_stale_nan(b.h.sum)),
+                // The newest float and histogram at or before r.
+                let fi = s.floats.partition_point(|p| p.t <= r).checked_sub(1);
+                let hi = s.hists.partition_point(|p| p.t <= r).checked_sub(1);
+                let (t, st, stale) = match (fi, hi) {
+                    (Some(f), Some(h)) if s.hists[h].t > s.floats[f].t => {
+                        let p = &s.hists[h];
+                        (p.t, s.hsts.get(h), model::is_stale_nan(p.h.sum))
+                    }
+                    (Some(f), _) => {
+                        let p = s.floats[f];
+                        (p.t, s.fsts.get(f), model::is_stale_nan(p.f))
+                    }
+                    (None, Some(h)) => {
+                        let p = &s.hists[h];
+                        (p.t, s.hsts.get(h), model::is_stale_nan(p.h.sum))
+                    }
                     (None, None) => {
                         ts += self.interval;
                         continue;
                     }
                 };
                 if t > r - lb && !stale {
-                    res.floats.push(FPoint { t: ts, f: t as f64 / 1000.0 });
+                    let v = if start { st.copied().unwrap_or(0) } else { t };
+                    res.floats.push(FPoint { t: ts, f: v as f64 / 1000.0 });
                 }
                 ts += self.interval;
             }

@@ -16,6 +16,9 @@ use crate::value::{FPoint, HPoint};
 pub(crate) struct Window<'a> {
     pub(crate) floats: &'a [FPoint],
     pub(crate) hists: &'a [HPoint],
+    /// Start timestamps of `floats` and `hists`, index for index, when the storage has them (else empty).
+    pub(crate) fsts: &'a [i64],
+    pub(crate) hsts: &'a [i64],
     pub(crate) metric: &'a Labels,
     /// Evaluation time.
     pub(crate) ts: i64,
@@ -330,38 +333,75 @@ pub(crate) fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64
     (slope, sy / n - slope * sx / n)
 }
 
+/// Whether the start timestamps of two consecutive samples say the counter restarted between them (Prometheus's
+/// `isStartTimestampReset`): the current sample's start lies after the previous sample, or exactly at it when the
+/// previous sample had a known start of its own (a delta series).
+pub(crate) fn st_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    // Unset, invalid (after the sample) or OTel's "unknown" (at the sample) starts say nothing.
+    if cur_st == 0 || cur_st >= cur_t || cur_st < prev_t {
+        return false;
+    }
+    if cur_st > prev_t {
+        return true;
+    }
+    // cur_st == prev_t: a delta point, unless the previous start is unknown (a cumulative series whose first
+    // start was not known) or invalid.
+    prev_st <= prev_t && prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether a sample's start time lies before the previous sample without being the same start (overlapping
+/// intervals: bad data, reported once per series).
+fn st_overlap(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// Start timestamp `i` of a window, 0 when unknown.
+fn st_at(sts: &[i64], i: usize) -> i64 {
+    sts.get(i).copied().unwrap_or(0)
+}
+
 fn changes_resets(w: &Window<'_>, resets: bool) -> Out {
     #[derive(Clone)]
     enum V {
         F(f64),
         H(Arc<FloatHistogram>),
     }
-    let (fl, hs) = if w.anchored {
-        let (fi, hi) = extended::anchored_start(w.floats, w.hists, w.ts - w.offset - w.range)?;
-        (&w.floats[fi..], &w.hists[hi..])
+    let (fi, hi) = if w.anchored {
+        extended::anchored_start(w.floats, w.hists, w.ts - w.offset - w.range)?
     } else {
-        (w.floats, w.hists)
+        (0, 0)
     };
-    let mut merged: Vec<(i64, V)> = fl.iter().map(|p| (p.t, V::F(p.f))).collect();
-    merged.extend(hs.iter().map(|p| (p.t, V::H(p.h.clone()))));
+    // (time, start time, value)
+    let mut merged: Vec<(i64, i64, V)> = w.floats[fi..]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.t, st_at(w.fsts, fi + i), V::F(p.f)))
+        .collect();
+    merged.extend(
+        w.hists[hi..]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.t, st_at(w.hsts, hi + i), V::H(p.h.clone()))),
+    );
     if merged.is_empty() {
         return None;
     }
-    merged.sort_by_key(|(t, _)| *t);
+    merged.sort_by_key(|(t, ..)| *t);
     let mut n = 0;
     for pair in merged.windows(2) {
-        let (prev, cur) = (&pair[0].1, &pair[1].1);
+        let ((pt, pst, prev), (ct, cst, cur)) = (&pair[0], &pair[1]);
+        let restarted = || resets && st_reset(*pst, *pt, *cst, *ct);
         let hit = match (prev, cur) {
             (V::F(a), V::F(b)) => {
                 if resets {
-                    b < a
+                    b < a || restarted()
                 } else {
                     a != b && !(a.is_nan() && b.is_nan())
                 }
             }
             (V::H(a), V::H(b)) => {
                 if resets {
-                    b.detect_reset(a)
+                    restarted() || b.detect_reset(a)
                 } else {
                     !crate::functions::hist_equals(a, b)
                 }
@@ -379,18 +419,21 @@ fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)
     #[derive(Clone)]
     struct S {
         t: i64,
+        st: i64,
         f: f64,
         h: Option<Arc<FloatHistogram>>,
     }
     if w.floats.len() + w.hists.len() < 2 {
         return None;
     }
-    let mut ss: Vec<S> = w.floats[w.floats.len().saturating_sub(2)..]
+    let (f0, h0) = (w.floats.len().saturating_sub(2), w.hists.len().saturating_sub(2));
+    let mut ss: Vec<S> = w.floats[f0..]
         .iter()
-        .map(|p| S { t: p.t, f: p.f, h: None })
+        .enumerate()
+        .map(|(i, p)| S { t: p.t, st: st_at(w.fsts, f0 + i), f: p.f, h: None })
         .collect();
-    for p in &w.hists[w.hists.len().saturating_sub(2)..] {
-        let s = S { t: p.t, f: 0.0, h: Some(p.h.clone()) };
+    for (i, p) in w.hists[h0..].iter().enumerate() {
+        let s = S { t: p.t, st: st_at(w.hsts, h0 + i), f: 0.0, h: Some(p.h.clone()) };
         match ss.len() {
             0 => ss.push(s),
             1 => {
@@ -420,8 +463,9 @@ fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)
     let mut rh: Option<FloatHistogram> = None;
     match (&a.h, &b.h) {
         (None, None) => {
-            // NaN compares false, so a NaN pair is not a reset (as in Prometheus).
-            if !is_rate || b.f >= a.f || a.f.is_nan() || b.f.is_nan() {
+            // NaN compares false, so a NaN pair is not a reset (as in Prometheus). After a reset the rate is
+            // the second value over the interval.
+            if !is_rate || !(b.f < a.f || st_reset(a.st, a.t, b.st, b.t)) {
                 rf = b.f - a.f;
             }
         }
@@ -439,7 +483,7 @@ fn instant_value(w: &Window<'_>, is_rate: bool, annos: &mut Vec<(Anno, PosRange)
                 annos.push((Anno::NotGauge(name(w.metric)), w.pos));
             }
             let mut r = (**hb).clone();
-            if !is_rate || !hb.detect_reset(ha) {
+            if !is_rate || (!st_reset(a.st, a.t, b.st, b.t) && !hb.detect_reset(ha)) {
                 if bounds_reconciled(hb, ha) {
                     annos.push((Anno::MismatchedCustomBuckets("subtraction"), w.pos));
                 }
@@ -498,38 +542,71 @@ fn extrapolated_rate(
         first_f = w.floats[0].f;
         result_f = w.floats[n_minus_one].f - w.floats[0].f;
         if is_counter {
-            for pair in w.floats.windows(2) {
-                if pair[1].f < pair[0].f {
-                    result_f += pair[0].f;
+            let sts = w.fsts;
+            let mut overlap = false;
+            for (i, pair) in w.floats.windows(2).enumerate() {
+                let (prev, cur) = (pair[0], pair[1]);
+                if !overlap && i + 1 < sts.len() && st_overlap(sts[i], prev.t, sts[i + 1]) {
+                    annos.push((Anno::StartTimeOverlap(name(w.metric)), w.pos));
+                    overlap = true;
+                }
+                if cur.f < prev.f
+                    || (i + 1 < sts.len() && st_reset(sts[i], prev.t, sts[i + 1], cur.t))
+                {
+                    result_f += prev.f;
                 }
             }
         }
     } else {
         return None;
     }
-    if n_minus_one == 0 {
-        return None;
-    }
     let mut to_start = (first_t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg_between = sampled / n_minus_one as f64;
+    let mut sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg_between = if n_minus_one > 0 { sampled / n_minus_one as f64 } else { 0.0 };
     let threshold = avg_between * 1.1;
-    if to_start >= threshold {
-        to_start = avg_between / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = to_start;
-        if result_f > 0.0 && !w.floats.is_empty() && first_f >= 0.0 {
-            to_zero = sampled * (first_f / result_f);
-        } else if let Some(h) = &result_h {
-            let fc = w.hists[0].h.count;
-            if h.count > 0.0 && fc >= 0.0 {
-                to_zero = sampled * (fc / h.count);
-            }
+    let first_st = if w.hists.is_empty() { st_at(w.fsts, 0) } else { st_at(w.hsts, 0) };
+    if is_counter && first_st != 0 && first_st > range_start && first_st < first_t {
+        // The first sample's start lies inside the range: the counter was zero then, so the increase runs from
+        // that point instead of being extrapolated to the left. With a single sample nothing extrapolates to
+        // the right (the threshold is 0).
+        to_start = 0.0;
+        sampled = (last_t - first_st) as f64 / 1000.0;
+        if w.hists.is_empty() {
+            result_f += first_f;
+        } else {
+            let first = &w.hists[0].h;
+            result_h = match result_h {
+                None => Some((**first).clone()),
+                Some(h) => match h.add(first) {
+                    Ok(sum) => Some(sum),
+                    Err(_) => {
+                        annos.push((Anno::MixedExponentialCustom(name(w.metric)), w.pos));
+                        return None;
+                    }
+                },
+            };
         }
-        if to_zero < to_start {
-            to_start = to_zero;
+    } else if n_minus_one == 0 {
+        // One sample and no usable start time: nothing to compute.
+        return None;
+    } else {
+        if to_start >= threshold {
+            to_start = avg_between / 2.0;
+        }
+        if is_counter {
+            let mut to_zero = to_start;
+            if result_f > 0.0 && !w.floats.is_empty() && first_f >= 0.0 {
+                to_zero = sampled * (first_f / result_f);
+            } else if let Some(h) = &result_h {
+                let fc = w.hists[0].h.count;
+                if h.count > 0.0 && fc >= 0.0 {
+                    to_zero = sampled * (fc / h.count);
+                }
+            }
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
         }
     }
     if to_end >= threshold {
@@ -561,7 +638,11 @@ fn histogram_rate(
     if is_counter && (is_gauge(&prev) || is_gauge(last)) {
         annos.push((Anno::NotCounter(name(w.metric)), w.pos));
     }
-    if is_counter && points[1].h.detect_reset(&prev) {
+    let sts = w.hsts;
+    if is_counter
+        && ((sts.len() > 1 && st_reset(sts[0], points[0].t, sts[1], points[1].t))
+            || points[1].h.detect_reset(&prev))
+    {
         // The first sample only serves as the base of the increase to the second, which restarts from zero, so
         // its layout does not matter.
         prev = FloatHistogram {
@@ -593,8 +674,14 @@ fn histogram_rate(
     };
     if is_counter {
         let mut before = &prev;
-        for p in &points[1..] {
-            if p.h.detect_reset(before) {
+        let mut overlap = false;
+        for (i, p) in points[1..].iter().enumerate() {
+            if !overlap && i + 1 < sts.len() && st_overlap(sts[i], points[i].t, sts[i + 1]) {
+                annos.push((Anno::StartTimeOverlap(name(w.metric)), w.pos));
+                overlap = true;
+            }
+            let restarted = i + 1 < sts.len() && st_reset(sts[i], points[i].t, sts[i + 1], p.t);
+            if restarted || p.h.detect_reset(before) {
                 if bounds_reconciled(&h, before) {
                     annos.push((Anno::MismatchedCustomBuckets("addition"), w.pos));
                 }

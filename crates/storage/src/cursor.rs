@@ -10,6 +10,8 @@ use crate::{SampleCursor, ValueKind};
 #[derive(Debug, Clone)]
 pub struct VecCursor {
     samples: Arc<Vec<(Timestamp, Value)>>,
+    /// Start timestamps parallel to `samples`, when the storage keeps them.
+    sts: Option<Arc<Vec<Timestamp>>>,
     pos: usize,
     end: usize,
     started: bool,
@@ -19,7 +21,18 @@ impl VecCursor {
     /// A cursor over `samples[start..end]` (the bounds are clamped to the vector).
     pub fn new(samples: Arc<Vec<(Timestamp, Value)>>, start: usize, end: usize) -> VecCursor {
         let end = end.min(samples.len());
-        VecCursor { samples, pos: start.min(end), end, started: false }
+        VecCursor { samples, sts: None, pos: start.min(end), end, started: false }
+    }
+
+    /// Like [`VecCursor::new`], with the start timestamp of each sample (`sts[i]` belongs to `samples[i]`; missing
+    /// entries read as 0).
+    pub fn with_start_timestamps(
+        samples: Arc<Vec<(Timestamp, Value)>>,
+        sts: Arc<Vec<Timestamp>>,
+        start: usize,
+        end: usize,
+    ) -> VecCursor {
+        VecCursor { sts: Some(sts), ..VecCursor::new(samples, start, end) }
     }
 
     fn current(&self) -> Option<&(Timestamp, Value)> {
@@ -80,6 +93,13 @@ impl SampleCursor for VecCursor {
 
     fn at_t(&self) -> Timestamp {
         self.current().map_or(0, |(t, _)| *t)
+    }
+
+    fn at_st(&self) -> Timestamp {
+        match (&self.sts, self.current()) {
+            (Some(sts), Some(_)) => sts.get(self.pos).copied().unwrap_or(0),
+            _ => 0,
+        }
     }
 }
 

@@ -244,6 +244,11 @@ pub trait SampleCursor: Send {
     fn at_float_histogram(&self) -> (Timestamp, Arc<FloatHistogram>);
     /// The timestamp of the current sample.
     fn at_t(&self) -> Timestamp;
+    /// The start timestamp of the current sample (the created timestamp of a counter, or the start of a delta's
+    /// interval), or 0 when the storage does not know it.
+    fn at_st(&self) -> Timestamp {
+        0
+    }
     /// The error that ended iteration, if any.
     fn err(&self) -> Option<&StorageError> {
         None

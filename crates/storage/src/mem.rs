@@ -1,5 +1,6 @@
 //! A simple in-memory storage: a sorted map from label set to samples. It is the reference implementation of the
-//! contract, used by the PromQL test runner, `promtool test rules` and unit tests. It is not tuned for size.
+//! contract, used by the PromQL test runner, `promtool test rules` and unit tests. It is not tuned for size. It keeps
+//! the start timestamp given with each sample.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,10 +16,17 @@ use crate::{
 
 type Samples = Arc<Vec<(Timestamp, Value)>>;
 
+/// One series: its samples and, parallel to them, their start timestamps (0 where none was given).
+#[derive(Debug, Clone, Default)]
+struct MemSeries {
+    samples: Samples,
+    sts: Arc<Vec<Timestamp>>,
+}
+
 /// In-memory storage. Cloning shares the data.
 #[derive(Debug, Clone, Default)]
 pub struct MemStorage {
-    series: Arc<RwLock<BTreeMap<Labels, Samples>>>,
+    series: Arc<RwLock<BTreeMap<Labels, MemSeries>>>,
 }
 
 impl MemStorage {
@@ -46,7 +54,7 @@ impl Appendable for MemStorage {
 
 struct MemAppender<'a> {
     store: &'a MemStorage,
-    pending: Vec<(Labels, Timestamp, Value)>,
+    pending: Vec<(Labels, Timestamp, Timestamp, Value)>,
 }
 
 impl Appender for MemAppender<'_> {
@@ -54,7 +62,7 @@ impl Appender for MemAppender<'_> {
         &mut self,
         _series_ref: SeriesRef,
         labels: &Labels,
-        _start_ts: Timestamp,
+        start_ts: Timestamp,
         t: Timestamp,
         value: Value,
         _opts: &AppendOptions,
@@ -62,18 +70,25 @@ impl Appender for MemAppender<'_> {
         if labels.is_empty() {
             return Err(AppendError::InvalidLabels("empty label set".to_string()));
         }
-        self.pending.push((labels.clone(), t, value));
+        self.pending.push((labels.clone(), start_ts, t, value));
         Ok(0)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         let mut map = self.store.series.write();
-        for (labels, t, v) in self.pending {
+        for (labels, st, t, v) in self.pending {
             let entry = map.entry(labels).or_default();
-            let samples = Arc::make_mut(entry);
-            match samples.binary_search_by_key(&t, |(st, _)| *st) {
-                Ok(i) => samples[i] = (t, v),
-                Err(i) => samples.insert(i, (t, v)),
+            let samples = Arc::make_mut(&mut entry.samples);
+            let sts = Arc::make_mut(&mut entry.sts);
+            match samples.binary_search_by_key(&t, |(t, _)| *t) {
+                Ok(i) => {
+                    samples[i] = (t, v);
+                    sts[i] = st;
+                }
+                Err(i) => {
+                    samples.insert(i, (t, v));
+                    sts.insert(i, st);
+                }
             }
         }
         Ok(())
@@ -97,12 +112,12 @@ struct MemQuerier {
 }
 
 impl MemQuerier {
-    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Samples)> {
+    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, MemSeries)> {
         let map = self.store.series.read();
         map.iter()
             .filter(|(l, s)| {
                 matches_all(l, matchers)
-                    && s.iter().any(|(t, _)| *t >= self.mint && *t <= self.maxt)
+                    && s.samples.iter().any(|(t, _)| *t >= self.mint && *t <= self.maxt)
             })
             .map(|(l, s)| (l.clone(), s.clone()))
             .collect()
@@ -122,8 +137,8 @@ impl Querier for MemQuerier {
         let series = self
             .matching(matchers)
             .into_iter()
-            .map(|(labels, samples)| {
-                let src = MemSource { samples, mint: self.mint, maxt: self.maxt };
+            .map(|(labels, series)| {
+                let src = MemSource { series, mint: self.mint, maxt: self.maxt };
                 Series::new(labels, Arc::new(src))
             })
             .collect();
@@ -153,16 +168,17 @@ impl Querier for MemQuerier {
 }
 
 struct MemSource {
-    samples: Samples,
+    series: MemSeries,
     mint: Timestamp,
     maxt: Timestamp,
 }
 
 impl CursorSource for MemSource {
     fn cursor(&self) -> Box<dyn SampleCursor> {
-        let lo = self.samples.partition_point(|(t, _)| *t < self.mint);
-        let hi = self.samples.partition_point(|(t, _)| *t <= self.maxt);
-        Box::new(VecCursor::new(self.samples.clone(), lo, hi))
+        let samples = &self.series.samples;
+        let lo = samples.partition_point(|(t, _)| *t < self.mint);
+        let hi = samples.partition_point(|(t, _)| *t <= self.maxt);
+        Box::new(VecCursor::with_start_timestamps(samples.clone(), self.series.sts.clone(), lo, hi))
     }
 }
 
@@ -201,6 +217,29 @@ mod tests {
         let (vals, _) =
             s.querier(0, 10_000).unwrap().label_values("job", &LabelHints::default(), &[]).unwrap();
         assert_eq!(vals, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn start_timestamps_are_kept_per_sample() {
+        let s = MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "c_total")]);
+        let mut app = s.appender();
+        for (st, t) in [(500, 2000), (0, 1000), (1500, 3000)] {
+            app.append(0, &l, st, t, Value::Float(1.0), &AppendOptions::default()).unwrap();
+        }
+        app.commit().unwrap();
+        let m = [Matcher::new(MatchType::Equal, "__name__", "c_total").unwrap()];
+        let mut set = s.querier(1500, 5000).unwrap().select(true, None, &m);
+        let mut c = set.next().unwrap().cursor();
+        let mut got = Vec::new();
+        while c.next() == ValueKind::Float {
+            got.push((c.at_st(), c.at_t()));
+        }
+        assert_eq!(
+            got,
+            vec![(500, 2000), (1500, 3000)],
+            "sorted by time, each sample with its own ST"
+        );
     }
 
     #[test]

@@ -264,6 +264,10 @@ impl SampleCursor for MergeCursor {
         self.current().at_t()
     }
 
+    fn at_st(&self) -> Timestamp {
+        self.current().at_st()
+    }
+
     fn err(&self) -> Option<&StorageError> {
         self.cursors.iter().find_map(|c| c.err())
     }
