@@ -5,6 +5,7 @@ mod durability;
 mod harness;
 mod hostile_targets;
 mod interop;
+mod prometheus_data;
 mod server;
 mod tool;
 mod tsdb_interop;
