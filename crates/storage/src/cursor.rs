@@ -4,7 +4,40 @@ use std::sync::Arc;
 
 use model::{FloatHistogram, Histogram, Timestamp, Value};
 
-use crate::{SampleCursor, ValueKind};
+use crate::{SampleBatch, SampleCursor, ValueKind};
+
+/// [`SampleCursor::read_into`] by single steps: what every cursor can do.
+pub(crate) fn read_by_steps<C: SampleCursor + ?Sized>(
+    c: &mut C,
+    mint: Timestamp,
+    maxt: Timestamp,
+    with_st: bool,
+    out: &mut SampleBatch,
+) {
+    let mut kind = c.seek(mint);
+    while kind != ValueKind::None {
+        let t = c.at_t();
+        if t > maxt {
+            break;
+        }
+        match kind {
+            ValueKind::Float => {
+                out.floats.push(model::Sample { t, v: c.at().1 });
+                if with_st {
+                    out.float_sts.push(c.at_st());
+                }
+            }
+            ValueKind::Histogram | ValueKind::FloatHistogram => {
+                out.hists.push(c.at_float_histogram());
+                if with_st {
+                    out.hist_sts.push(c.at_st());
+                }
+            }
+            ValueKind::None => {}
+        }
+        kind = c.next();
+    }
+}
 
 /// A cursor over `samples[start..end]`, which must be in timestamp order.
 #[derive(Debug, Clone)]

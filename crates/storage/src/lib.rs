@@ -253,6 +253,49 @@ pub trait SampleCursor: Send {
     fn err(&self) -> Option<&StorageError> {
         None
     }
+
+    /// Appends every sample with `mint <= t <= maxt` to `out` (integer histograms as float histograms; start
+    /// timestamps too when `with_st`), reading on from the current position, and leaves the cursor past them.
+    /// The same as stepping with [`SampleCursor::seek`] and [`SampleCursor::next`]; storages override it to
+    /// read whole chunks at a time.
+    fn read_into(
+        &mut self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        with_st: bool,
+        out: &mut SampleBatch,
+    ) {
+        cursor::read_by_steps(self, mint, maxt, with_st, out);
+    }
+}
+
+/// The samples of one series read in bulk by [`SampleCursor::read_into`], floats and histograms apart, each in
+/// time order.
+#[derive(Debug, Default, Clone)]
+pub struct SampleBatch {
+    /// Float samples.
+    pub floats: Vec<model::Sample>,
+    /// Histogram samples.
+    pub hists: Vec<(Timestamp, Arc<FloatHistogram>)>,
+    /// Start timestamps of `floats`, index for index (filled only when asked for).
+    pub float_sts: Vec<Timestamp>,
+    /// Start timestamps of `hists`, index for index (filled only when asked for).
+    pub hist_sts: Vec<Timestamp>,
+}
+
+impl SampleBatch {
+    /// Whether the batch holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.floats.is_empty() && self.hists.is_empty()
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.floats.clear();
+        self.hists.clear();
+        self.float_sts.clear();
+        self.hist_sts.clear();
+    }
 }
 
 /// A series set over an owned vector, for storages that materialise their results.

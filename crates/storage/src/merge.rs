@@ -7,8 +7,8 @@ use std::sync::Arc;
 use model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp};
 
 use crate::{
-    CursorSource, LabelHints, Querier, SampleCursor, SelectHints, Series, SeriesSet, StorageError,
-    ValueKind, Warnings, sorted_limited,
+    CursorSource, LabelHints, Querier, SampleBatch, SampleCursor, SelectHints, Series, SeriesSet,
+    StorageError, ValueKind, Warnings, sorted_limited,
 };
 
 /// A querier over several queriers.
@@ -268,8 +268,103 @@ impl SampleCursor for MergeCursor {
         self.current().at_st()
     }
 
+    fn read_into(
+        &mut self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        with_st: bool,
+        out: &mut SampleBatch,
+    ) {
+        if self.started {
+            return crate::cursor::read_by_steps(self, mint, maxt, with_st, out);
+        }
+        self.started = true;
+        self.kinds.fill(ValueKind::None);
+        self.cur = None;
+        let mut parts: Vec<SampleBatch> = Vec::with_capacity(self.cursors.len());
+        for c in &mut self.cursors {
+            let mut b = SampleBatch::default();
+            c.read_into(mint, maxt, with_st, &mut b);
+            parts.push(b);
+        }
+        merge_batches(parts, with_st, out);
+    }
+
     fn err(&self) -> Option<&StorageError> {
         self.cursors.iter().find_map(|c| c.err())
+    }
+}
+
+/// The time span of a batch's samples of both kinds.
+fn span(b: &SampleBatch) -> Option<(Timestamp, Timestamp)> {
+    let first =
+        [b.floats.first().map(|s| s.t), b.hists.first().map(|h| h.0)].into_iter().flatten().min();
+    let last =
+        [b.floats.last().map(|s| s.t), b.hists.last().map(|h| h.0)].into_iter().flatten().max();
+    first.zip(last)
+}
+
+/// Appends the samples of `parts` (one per source, in source order) to `out` by time, a timestamp held by several
+/// sources taken from the first of them, as [`MergeCursor`] steps.
+fn merge_batches(mut parts: Vec<SampleBatch>, with_st: bool, out: &mut SampleBatch) {
+    parts.retain(|b| !b.is_empty());
+    let mut spans: Vec<(Timestamp, Timestamp, usize)> =
+        parts.iter().enumerate().filter_map(|(i, b)| span(b).map(|(f, l)| (f, l, i))).collect();
+    spans.sort();
+    // Sources that follow one another in time (the blocks of a series, then the head) are concatenated.
+    if spans.windows(2).all(|w| w[0].1 < w[1].0) {
+        for (.., i) in spans {
+            let b = std::mem::take(&mut parts[i]);
+            out.floats.extend(b.floats);
+            out.hists.extend(b.hists);
+            if with_st {
+                out.float_sts.extend(b.float_sts);
+                out.hist_sts.extend(b.hist_sts);
+            }
+        }
+        return;
+    }
+    // Overlapping sources: a k-way merge over each source's floats and histograms.
+    let mut pos: Vec<(usize, usize)> = vec![(0, 0); parts.len()];
+    loop {
+        let mut best: Option<(Timestamp, usize, bool)> = None;
+        for (i, b) in parts.iter().enumerate() {
+            let (fi, hi) = pos[i];
+            let cand = match (b.floats.get(fi), b.hists.get(hi)) {
+                (Some(f), Some(h)) if h.0 < f.t => Some((h.0, false)),
+                (Some(f), _) => Some((f.t, true)),
+                (None, Some(h)) => Some((h.0, false)),
+                (None, None) => None,
+            };
+            if let Some((t, float)) = cand
+                && best.is_none_or(|(bt, ..)| t < bt)
+            {
+                best = Some((t, i, float));
+            }
+        }
+        let Some((t, i, float)) = best else { return };
+        let (fi, hi) = pos[i];
+        if float {
+            out.floats.push(parts[i].floats[fi]);
+            if with_st {
+                out.float_sts.push(parts[i].float_sts.get(fi).copied().unwrap_or(0));
+            }
+        } else {
+            out.hists.push(parts[i].hists[hi].clone());
+            if with_st {
+                out.hist_sts.push(parts[i].hist_sts.get(hi).copied().unwrap_or(0));
+            }
+        }
+        // Every source moves past `t`, so a sample held twice is taken once.
+        for (j, b) in parts.iter().enumerate() {
+            let (fi, hi) = &mut pos[j];
+            while b.floats.get(*fi).is_some_and(|s| s.t <= t) {
+                *fi += 1;
+            }
+            while b.hists.get(*hi).is_some_and(|h| h.0 <= t) {
+                *hi += 1;
+            }
+        }
     }
 }
 
@@ -342,5 +437,57 @@ mod tests {
         assert_eq!(c.at(), (9, 9.0));
         assert_eq!(c.next(), ValueKind::None);
         assert_eq!(c.next(), ValueKind::None);
+    }
+
+    #[test]
+    fn bulk_reads_equal_stepping_for_overlapping_and_consecutive_sources() {
+        let h = Arc::new(FloatHistogram { count: 3.0, ..Default::default() });
+        let hist_store = |ts: &[i64]| {
+            let s = MemStorage::new();
+            let mut app = s.appender();
+            let l = Labels::from_pairs([("__name__", "x")]);
+            for t in ts {
+                app.append(
+                    0,
+                    &l,
+                    t * 10,
+                    *t,
+                    Value::FloatHistogram(h.clone()),
+                    &Default::default(),
+                )
+                .unwrap();
+            }
+            app.commit().unwrap();
+            s
+        };
+        let cases: Vec<Vec<MemStorage>> = vec![
+            // Consecutive (blocks, then the head).
+            vec![store(&[("x", &[(1, 1.0), (2, 2.0)])]), store(&[("x", &[(3, 3.0), (4, 4.0)])])],
+            // Overlapping, with a timestamp held twice and histograms in between.
+            vec![
+                store(&[("x", &[(1, 1.0), (5, 5.0), (9, 9.0)])]),
+                store(&[("x", &[(2, 2.0), (5, 50.0), (7, 7.0)])]),
+                hist_store(&[3, 7, 8]),
+            ],
+            // One source empty in the range.
+            vec![store(&[("x", &[(20, 1.0)])]), store(&[("x", &[(2, 2.0), (3, 3.0)])])],
+        ];
+        for (n, stores) in cases.iter().enumerate() {
+            let cursor = || {
+                let q =
+                    MergeQuerier::new(stores.iter().map(|s| s.querier(0, 100).unwrap()).collect());
+                let m = Matcher::new(MatchType::Equal, "__name__", "x").unwrap();
+                q.select(true, None, &[m]).next().unwrap().cursor()
+            };
+            let (mut bulk, mut steps) = (SampleBatch::default(), SampleBatch::default());
+            cursor().read_into(2, 8, true, &mut bulk);
+            crate::cursor::read_by_steps(cursor().as_mut(), 2, 8, true, &mut steps);
+            assert_eq!(bulk.floats, steps.floats, "case {n}");
+            assert_eq!(bulk.float_sts, steps.float_sts, "case {n}");
+            assert_eq!(bulk.hist_sts, steps.hist_sts, "case {n}");
+            let times = |b: &SampleBatch| b.hists.iter().map(|h| h.0).collect::<Vec<_>>();
+            assert_eq!(times(&bulk), times(&steps), "case {n}");
+            assert!(!bulk.is_empty(), "case {n}");
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use model::{Labels, Matcher, Timestamp, Value};
 use storage::{
-    CursorSource, LabelHints, Querier, Queryable, SampleCursor, SelectHints, Series, SeriesSet,
-    StorageError, ValueKind, VecCursor, Warnings,
+    CursorSource, LabelHints, Querier, Queryable, SampleBatch, SampleCursor, SelectHints, Series,
+    SeriesSet, StorageError, ValueKind, Warnings,
 };
 
 use super::FloatSeries;
@@ -206,6 +206,58 @@ impl Inner {
                 .map_err(|e| corrupt(e.to_string())),
             _ => Err(corrupt(format!("unsupported chunk encoding {}", raw.encoding))),
         }
+    }
+
+    /// Appends the samples of chunk `c` for which `keep` holds (all of them when `whole`) to `out`: floats straight
+    /// from the XOR stream, histograms as float histograms.
+    fn read_chunk_into(
+        &self,
+        c: &ChunkMeta,
+        whole: bool,
+        keep: impl Fn(i64) -> bool,
+        out: &mut SampleBatch,
+    ) -> Result<(), Error> {
+        let raw = self.chunks.chunk_verified(c.chunk_ref)?;
+        if ChunkEncoding::from_u8(raw.encoding) != Some(ChunkEncoding::Xor) {
+            for (t, v) in self.decode_chunk(c)? {
+                if keep(t) {
+                    match v {
+                        Value::Float(v) => out.floats.push(model::Sample { t, v }),
+                        Value::Histogram(h) => out.hists.push((t, Arc::new(h.to_float()))),
+                        Value::FloatHistogram(h) => out.hists.push((t, h)),
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let want = match raw.data {
+            [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+            _ => 0,
+        };
+        let start = out.floats.len();
+        let mut n = 0;
+        if whole {
+            out.floats.reserve(want);
+            for (t, v) in XorIterator::new(raw.data) {
+                out.floats.push(model::Sample { t, v });
+            }
+            n = out.floats.len() - start;
+        } else {
+            for (t, v) in XorIterator::new(raw.data) {
+                n += 1;
+                if keep(t) {
+                    out.floats.push(model::Sample { t, v });
+                }
+            }
+        }
+        if n != want || raw.data.len() < 2 {
+            out.floats.truncate(start);
+            return Err(Error::corrupt(
+                self.dir.join("chunks"),
+                format!("chunk {:#x}: XOR chunk decodes {n} of its {want} samples", c.chunk_ref),
+            ));
+        }
+        Ok(())
     }
 
     /// Sorted references of the series matching every matcher.
@@ -454,58 +506,193 @@ struct Source {
 
 impl CursorSource for Source {
     fn cursor(&self) -> Box<dyn SampleCursor> {
-        let mut samples = Vec::new();
-        let mut err = None;
-        for c in &self.chunks {
-            match self.block.decode_chunk(c) {
-                Ok(s) => samples.extend(s.into_iter().filter(|(t, _)| {
-                    *t >= self.mint
-                        && *t <= self.maxt
-                        && !self.deleted.iter().any(|iv| iv.contains(*t))
-                })),
-                Err(e) => {
-                    err = Some(storage_error(e));
-                    break;
-                }
-            }
-        }
-        let n = samples.len();
-        Box::new(BlockCursor { inner: VecCursor::new(Arc::new(samples), 0, n), err })
+        Box::new(BlockCursor {
+            block: self.block.clone(),
+            chunks: self.chunks.clone(),
+            next_chunk: 0,
+            deleted: self.deleted.clone(),
+            mint: self.mint,
+            maxt: self.maxt,
+            buf: Vec::new(),
+            pos: 0,
+            started: false,
+            err: None,
+        })
     }
 }
 
-/// A cursor over decoded samples that reports a chunk that failed to decode once the good samples are read.
+/// A cursor over a series' chunks in one block that decodes a chunk only when it gets there, and reads whole
+/// chunks straight into a batch for [`SampleCursor::read_into`]. A chunk that fails to decode ends the iteration
+/// and is reported by `err`.
 struct BlockCursor {
-    inner: VecCursor,
+    block: Arc<Inner>,
+    chunks: Vec<ChunkMeta>,
+    /// The next chunk to decode.
+    next_chunk: usize,
+    deleted: Vec<Interval>,
+    mint: i64,
+    maxt: i64,
+    /// The samples of the current chunk that are in range and not deleted.
+    buf: Vec<(i64, Value)>,
+    pos: usize,
+    started: bool,
     err: Option<StorageError>,
+}
+
+impl BlockCursor {
+    fn keep(&self, t: i64) -> bool {
+        t >= self.mint && t <= self.maxt && !self.deleted.iter().any(|iv| iv.contains(t))
+    }
+
+    /// Decodes chunks until one has a sample to keep; false when none is left.
+    fn load_next(&mut self) -> bool {
+        self.buf.clear();
+        self.pos = 0;
+        while self.err.is_none() && self.next_chunk < self.chunks.len() {
+            let c = self.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            match self.block.decode_chunk(&c) {
+                Ok(samples) => {
+                    let mut samples = samples;
+                    samples.retain(|(t, _)| self.keep(*t));
+                    self.buf = samples;
+                    if !self.buf.is_empty() {
+                        return true;
+                    }
+                }
+                Err(e) => self.err = Some(storage_error(e)),
+            }
+        }
+        false
+    }
+
+    fn kind(&self) -> ValueKind {
+        match self.buf.get(self.pos) {
+            Some((_, Value::Float(_))) => ValueKind::Float,
+            Some((_, Value::Histogram(_))) => ValueKind::Histogram,
+            Some((_, Value::FloatHistogram(_))) => ValueKind::FloatHistogram,
+            None => ValueKind::None,
+        }
+    }
 }
 
 impl SampleCursor for BlockCursor {
     fn next(&mut self) -> ValueKind {
-        self.inner.next()
+        if !self.started {
+            self.started = true;
+            self.load_next();
+        } else if self.pos < self.buf.len() {
+            self.pos += 1;
+            if self.pos == self.buf.len() {
+                self.load_next();
+            }
+        }
+        self.kind()
     }
 
     fn seek(&mut self, t: Timestamp) -> ValueKind {
-        self.inner.seek(t)
+        if !self.started {
+            self.started = true;
+            // Chunks that end before t need no decoding.
+            while self.chunks.get(self.next_chunk).is_some_and(|c| c.max_time < t) {
+                self.next_chunk += 1;
+            }
+            self.load_next();
+        }
+        loop {
+            while self.buf.get(self.pos).is_some_and(|(st, _)| *st < t) {
+                self.pos += 1;
+            }
+            if self.pos < self.buf.len() {
+                return self.kind();
+            }
+            while self.chunks.get(self.next_chunk).is_some_and(|c| c.max_time < t) {
+                self.next_chunk += 1;
+            }
+            if !self.load_next() {
+                return ValueKind::None;
+            }
+        }
     }
 
     fn at(&self) -> (Timestamp, f64) {
-        self.inner.at()
+        match self.buf.get(self.pos) {
+            Some((t, Value::Float(v))) => (*t, *v),
+            Some((t, _)) => (*t, f64::NAN),
+            None => (0, f64::NAN),
+        }
     }
 
     fn at_histogram(&self) -> (Timestamp, Arc<model::Histogram>) {
-        self.inner.at_histogram()
+        match self.buf.get(self.pos) {
+            Some((t, Value::Histogram(h))) => (*t, h.clone()),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
     }
 
     fn at_float_histogram(&self) -> (Timestamp, Arc<model::FloatHistogram>) {
-        self.inner.at_float_histogram()
+        match self.buf.get(self.pos) {
+            Some((t, Value::FloatHistogram(h))) => (*t, h.clone()),
+            Some((t, Value::Histogram(h))) => (*t, Arc::new(h.to_float())),
+            Some((t, _)) => (*t, Arc::default()),
+            None => (0, Arc::default()),
+        }
     }
 
     fn at_t(&self) -> Timestamp {
-        self.inner.at_t()
+        self.buf.get(self.pos).map_or(0, |(t, _)| *t)
     }
 
     fn err(&self) -> Option<&StorageError> {
         self.err.as_ref()
+    }
+
+    fn read_into(
+        &mut self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        with_st: bool,
+        out: &mut SampleBatch,
+    ) {
+        let (lo, hi) = (mint.max(self.mint), maxt.min(self.maxt));
+        let in_range = |t: i64| t >= lo && t <= hi;
+        // What is left of a chunk already decoded by stepping.
+        if self.started {
+            for (t, v) in self.buf.drain(self.pos.min(self.buf.len())..) {
+                if !in_range(t) {
+                    continue;
+                }
+                match v {
+                    Value::Float(v) => out.floats.push(model::Sample { t, v }),
+                    Value::Histogram(h) => out.hists.push((t, Arc::new(h.to_float()))),
+                    Value::FloatHistogram(h) => out.hists.push((t, h)),
+                }
+            }
+        }
+        self.started = true;
+        self.buf.clear();
+        self.pos = 0;
+        while self.err.is_none() && self.next_chunk < self.chunks.len() {
+            let c = self.chunks[self.next_chunk];
+            self.next_chunk += 1;
+            if c.max_time < lo {
+                continue;
+            }
+            if c.min_time > hi {
+                self.next_chunk = self.chunks.len();
+                break;
+            }
+            let whole = c.min_time >= lo && c.max_time <= hi && self.deleted.is_empty();
+            let keep = |t: i64| in_range(t) && !self.deleted.iter().any(|iv| iv.contains(t));
+            if let Err(e) = self.block.read_chunk_into(&c, whole, keep, out) {
+                self.err = Some(storage_error(e));
+            }
+        }
+        if with_st {
+            // Blocks keep no start timestamps.
+            out.float_sts.resize(out.floats.len(), 0);
+            out.hist_sts.resize(out.hists.len(), 0);
+        }
     }
 }

@@ -78,12 +78,28 @@ impl<'a> BitReader<'a> {
         Some(bit)
     }
 
+    /// The next `n` (at most 64) bits, most significant first.
     pub(crate) fn read_bits(&mut self, n: u8) -> Option<u64> {
-        let mut v = 0u64;
-        for _ in 0..n {
-            v = (v << 1) | u64::from(self.read_bit()?);
+        let n = usize::from(n.min(64));
+        if n == 0 {
+            return Some(0);
         }
-        Some(v)
+        if self.pos + n > self.bytes.len() * 8 {
+            return None;
+        }
+        // The bits lie in the 9 bytes from the current one (at most 7 bits of offset plus 64); read 16 at once.
+        let (byte, off) = (self.pos / 8, self.pos % 8);
+        let window = match self.bytes.get(byte..byte + 16) {
+            Some(b) => u128::from_be_bytes(b.try_into().ok()?),
+            None => {
+                let mut buf = [0u8; 16];
+                let tail = &self.bytes[byte..];
+                buf[..tail.len()].copy_from_slice(tail);
+                u128::from_be_bytes(buf)
+            }
+        };
+        self.pos += n;
+        Some(((window << off) >> (128 - n)) as u64)
     }
 
     /// Bits left to read.

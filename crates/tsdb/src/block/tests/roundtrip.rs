@@ -78,6 +78,28 @@ proptest! {
             prop_assert!(c.err().is_none());
             let want: Vec<(i64, u64)> = samples.iter().map(|(t, v)| (*t, v.to_bits())).collect();
             prop_assert_eq!(got, want);
+
+            // Bulk reads of a sub-range, from a fresh cursor and after stepping into it, give the same.
+            let (lo, hi) = (samples[samples.len() / 4].0, samples[samples.len() * 3 / 4].0);
+            let want: Vec<(i64, u64)> = samples
+                .iter()
+                .filter(|(t, _)| *t >= lo && *t <= hi)
+                .map(|(t, v)| (*t, v.to_bits()))
+                .collect();
+            let bits_of = |b: &storage::SampleBatch| -> Vec<(i64, u64)> {
+                b.floats.iter().map(|s| (s.t, s.v.to_bits())).collect()
+            };
+            let mut b = storage::SampleBatch::default();
+            found[0].cursor().read_into(lo, hi, true, &mut b);
+            prop_assert_eq!(bits_of(&b), want.clone());
+            prop_assert_eq!(b.float_sts.len(), b.floats.len());
+            let mut c = found[0].cursor();
+            let mut b = storage::SampleBatch::default();
+            if c.seek(lo) == ValueKind::Float {
+                c.read_into(lo, hi, false, &mut b);
+            }
+            prop_assert!(c.err().is_none());
+            prop_assert_eq!(bits_of(&b), want);
         }
     }
 }
@@ -242,6 +264,13 @@ fn querier_applies_tombstones() {
     let got = select(&reopened, i64::MIN, i64::MAX, &[m(MatchType::Equal, "instance", "b")]);
     let ts: Vec<i64> = got[0].1.iter().map(|s| s.0).collect();
     assert_eq!(ts, [0, 1000, 8000, 9000]);
+    // Bulk reads skip the deleted interval too.
+    let q = reopened.querier(i64::MIN, i64::MAX).expect("querier");
+    let series =
+        q.select(true, None, &[m(MatchType::Equal, "instance", "b")]).next().expect("series");
+    let mut b = storage::SampleBatch::default();
+    series.cursor().read_into(500, 8500, false, &mut b);
+    assert_eq!(b.floats.iter().map(|s| s.t).collect::<Vec<_>>(), [1000, 8000]);
     assert!(
         select(&reopened, i64::MIN, i64::MAX, &[m(MatchType::Equal, "__name__", "other")])
             .is_empty()
