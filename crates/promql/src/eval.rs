@@ -3,6 +3,7 @@
 //! are range queries of one step.
 
 use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -12,7 +13,7 @@ use promql_syntax::{
     AtModifier, Duration, Expr, MatrixSelector, PosRange, SubqueryExpr, ValueType, VectorSelector,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
-use storage::{Queryable, SelectHints, ValueKind};
+use storage::{Queryable, SelectHints};
 
 use crate::annotations::Annotations;
 use crate::error::QueryError;
@@ -113,36 +114,22 @@ impl LoadIter<'_, '_, '_> {
         self.ev.check_done()?;
         let (mint, maxt) = (self.mint, self.maxt);
         let mut cur = s.cursor();
-        let mut floats = Vec::new();
-        let mut hists = Vec::new();
-        let (mut fsts, mut hsts) = (Vec::new(), Vec::new());
-        let mut kind = cur.seek(mint + 1);
-        while kind != ValueKind::None {
-            let t = cur.at_t();
-            if t > maxt {
-                break;
-            }
-            if t > mint {
-                match kind {
-                    ValueKind::Float => {
-                        floats.push(FPoint { t, f: cur.at().1 });
-                        if self.start_timestamps {
-                            fsts.push(cur.at_st());
-                        }
-                    }
-                    ValueKind::Histogram | ValueKind::FloatHistogram => {
-                        hists.push(HPoint { t, h: cur.at_float_histogram().1 });
-                        if self.start_timestamps {
-                            hsts.push(cur.at_st());
-                        }
-                    }
-                    ValueKind::None => {}
-                }
-            }
-            kind = cur.next();
-        }
+        let mut batch = storage::SampleBatch::default();
+        cur.read_into(mint + 1, maxt, self.start_timestamps, &mut batch);
         if let Some(e) = cur.err() {
             return Err(QueryError::Storage(e.to_string()));
+        }
+        // Same layout: these reuse the batch's allocations.
+        let floats: Vec<FPoint> =
+            batch.floats.into_iter().map(|s| FPoint { t: s.t, f: s.v }).collect();
+        let hists: Vec<HPoint> = batch.hists.into_iter().map(|(t, h)| HPoint { t, h }).collect();
+        let (mut fsts, mut hsts) = (batch.float_sts, batch.hist_sts);
+        // Without any start timestamp the series reads as if the storage kept none.
+        if fsts.iter().all(|st| *st == 0) {
+            fsts.clear();
+        }
+        if hsts.iter().all(|st| *st == 0) {
+            hsts.clear();
         }
         // More series with data than the sample limit allows fails the query now, before the rest is read.
         if !floats.is_empty() || !hists.is_empty() {
@@ -150,13 +137,6 @@ impl LoadIter<'_, '_, '_> {
             if self.at_least > self.ev.ctx.max_samples {
                 return Err(QueryError::TooManySamples("query execution".into()));
             }
-        }
-        // Without any start timestamp the series reads as if the storage kept none.
-        if fsts.iter().all(|st| *st == 0) {
-            fsts.clear();
-        }
-        if hsts.iter().all(|st| *st == 0) {
-            hsts.clear();
         }
         Ok(Some(Loaded { labels: s.labels, floats, hists, fsts, hsts, drop_name: false }))
     }
@@ -196,6 +176,27 @@ pub(crate) struct Loaded {
 }
 
 pub(crate) type Res<T> = Result<T, QueryError>;
+
+/// Where a streaming evaluation hands its result series, one at a time; `Break` stops it early.
+pub(crate) type Sink<'s> = dyn FnMut(Series) -> Res<ControlFlow<()>> + 's;
+
+/// A sink that collects every series.
+pub(crate) fn collect_into(out: &mut Matrix) -> impl FnMut(Series) -> Res<ControlFlow<()>> + '_ {
+    |s| {
+        out.push(s);
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// Hands the series of an already evaluated matrix to `sink`.
+pub(crate) fn feed(m: Matrix, sink: &mut Sink<'_>) -> Res<()> {
+    for s in m {
+        if sink(s)?.is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
 
 /// An evaluator over one step grid.
 pub(crate) struct Evaluator<'c, 'a> {
@@ -392,8 +393,19 @@ impl<'c, 'a> Evaluator<'c, 'a> {
     }
 
     fn eval_vector_selector(&self, vs: &VectorSelector) -> Res<Matrix> {
+        let mut out = Vec::new();
+        self.stream_vector_selector(vs, &mut collect_into(&mut out))?;
+        Ok(out)
+    }
+
+    /// Evaluates a vector selector series by series, handing each non-empty result to `sink` until it breaks.
+    pub(crate) fn stream_vector_selector(
+        &self,
+        vs: &VectorSelector,
+        sink: &mut Sink<'_>,
+    ) -> Res<()> {
         if vs.smoothed {
-            return self.eval_smoothed_selector(vs);
+            return feed(self.eval_smoothed_selector(vs)?, sink);
         }
         let offset = vs.offset.as_ref().map(|d| self.dur_ms(d)).unwrap_or(0);
         let at = self.at_time(vs.timestamp, vs.at);
@@ -402,7 +414,6 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             Some(a) => (a - offset - lookback, a - offset),
             None => (self.start - offset - lookback, self.end - offset),
         };
-        let mut out = Vec::new();
         for s in self.load_selector_iter(vs, mint, maxt, None, 0)? {
             let s = s?;
             let mut series = Series {
@@ -452,10 +463,12 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             let n = series.floats.len() + series.histograms.len();
             if n > 0 {
                 self.add_samples(n)?;
-                out.push(series);
+                if sink(series)?.is_break() {
+                    break;
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The raw windows of a range selector, for an instant query returning a matrix.

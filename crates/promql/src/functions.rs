@@ -7,7 +7,7 @@ use promql_syntax::{Call, Expr};
 
 use crate::annotations::Anno;
 use crate::error::QueryError;
-use crate::eval::{Evaluator, Loaded, Res, StepArg, merge_same_labels};
+use crate::eval::{Evaluator, Loaded, Res, Sink, StepArg, collect_into, feed, merge_same_labels};
 use crate::extended;
 use crate::range_fns::{self, Window};
 use crate::value::{FPoint, HPoint, Matrix, Sample, Series, Vector};
@@ -100,25 +100,33 @@ pub fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 
 impl Evaluator<'_, '_> {
     pub(crate) fn eval_call(&self, c: &Call) -> Res<Matrix> {
+        let mut out = Vec::new();
+        self.stream_call(c, &mut collect_into(&mut out))?;
+        Ok(out)
+    }
+
+    /// Evaluates a call, handing its result series to `sink` one at a time: functions over a range selector
+    /// produce them series by series as they read the selector; the others evaluate first and then hand over.
+    pub(crate) fn stream_call(&self, c: &Call, sink: &mut Sink<'_>) -> Res<()> {
         let name = c.func.name;
         if name == "timestamp"
             && matches!(c.args.first().map(Expr::unparen), Some(Expr::VectorSelector(_)))
         {
-            return self.eval_timestamp_selector(c, false);
+            return feed(self.eval_timestamp_selector(c, false)?, sink);
         }
         if name == "start_timestamp" {
             // Start timestamps come only straight from a selector, and only when they are used at all.
             if self.ctx.use_start_timestamps
                 && matches!(c.args.first(), Some(Expr::VectorSelector(_)))
             {
-                return self.eval_timestamp_selector(c, true);
+                return feed(self.eval_timestamp_selector(c, true)?, sink);
             }
-            return Ok(Vec::new());
+            return Ok(());
         }
         match name {
-            "label_replace" => return self.eval_label_replace(c),
-            "label_join" => return self.eval_label_join(c),
-            "info" => return self.eval_info(c),
+            "label_replace" => return feed(self.eval_label_replace(c)?, sink),
+            "label_join" => return feed(self.eval_label_join(c)?, sink),
+            "info" => return feed(self.eval_info(c)?, sink),
             _ => {}
         }
         if matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
@@ -132,7 +140,7 @@ impl Evaluator<'_, '_> {
             .position(|a| matches!(a.unparen(), Expr::MatrixSelector(_) | Expr::Subquery(_)));
         let Some(mi) = matrix_arg else {
             let args: Vec<&Expr> = c.args.iter().collect();
-            return self.range_eval(&args, |a, ts| self.instant_function(c, a, ts));
+            return feed(self.range_eval(&args, |a, ts| self.instant_function(c, a, ts))?, sink);
         };
         // Scalar arguments, one value per step.
         let mut params: Vec<Vec<f64>> = Vec::new();
@@ -199,12 +207,13 @@ impl Evaluator<'_, '_> {
             _ => return Err(QueryError::Execution("expected range vector argument".into())),
         };
         let drop_name = name != "last_over_time" && name != "first_over_time";
-        let mut out: Matrix = Vec::new();
         let pos = c.args[mi].pos();
         let mut annos = Vec::new();
         let mut sparams = vec![0.0; params.len()];
         // Steps at which some series has a sample in its window (for `absent_over_time`).
         let mut present = std::collections::BTreeSet::new();
+        let steps = self.steps();
+        let mut drops: Vec<u32> = Vec::new();
         let (mut wf, mut wh): (Vec<FPoint>, Vec<HPoint>) = (Vec::new(), Vec::new());
         // Start timestamps of the window's samples (empty when the series has none).
         let (mut wfs, mut whs): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
@@ -220,6 +229,19 @@ impl Evaluator<'_, '_> {
             let mut ts = self.start;
             let mut step = 0;
             let (mut flo, mut fhi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+            let clean = !s.floats.iter().any(|p| model::is_stale_nan(p.f))
+                && !s.hists.iter().any(|p| model::is_stale_nan(p.h.sum));
+            // For counter functions over clean series: drops[i] counts the floats up to i lower than the one
+            // before, so a window without any needs no reset correction.
+            drops.clear();
+            if clean && s.fsts.is_empty() && matches!(name, "rate" | "increase") {
+                let mut n = 0u32;
+                drops.push(0);
+                for pair in s.floats.windows(2) {
+                    n += u32::from(pair[1].f < pair[0].f);
+                    drops.push(n);
+                }
+            }
             while ts <= self.end {
                 for (k, p) in params.iter().enumerate() {
                     sparams[k] = p[step];
@@ -244,37 +266,52 @@ impl Evaluator<'_, '_> {
                     while hlo < hhi && s.hists[hlo].t <= lo {
                         hlo += 1;
                     }
-                    wf.clear();
-                    wfs.clear();
-                    for (i, p) in s.floats[flo..fhi].iter().enumerate() {
-                        if !model::is_stale_nan(p.f) {
-                            wf.push(*p);
-                            if let Some(st) = s.fsts.get(flo + i) {
-                                wfs.push(*st);
+                    // Series without staleness markers (most) are windowed in place.
+                    let (wfl, whl, wfsl, whsl): (&[FPoint], &[HPoint], &[i64], &[i64]) = if clean {
+                        (
+                            &s.floats[flo..fhi],
+                            &s.hists[hlo..hhi],
+                            s.fsts.get(flo..fhi).unwrap_or(&[]),
+                            s.hsts.get(hlo..hhi).unwrap_or(&[]),
+                        )
+                    } else {
+                        wf.clear();
+                        wfs.clear();
+                        for (i, p) in s.floats[flo..fhi].iter().enumerate() {
+                            if !model::is_stale_nan(p.f) {
+                                wf.push(*p);
+                                if let Some(st) = s.fsts.get(flo + i) {
+                                    wfs.push(*st);
+                                }
                             }
                         }
-                    }
-                    wh.clear();
-                    whs.clear();
-                    for (i, p) in s.hists[hlo..hhi].iter().enumerate() {
-                        if !model::is_stale_nan(p.h.sum) {
-                            wh.push(p.clone());
-                            if let Some(st) = s.hsts.get(hlo + i) {
-                                whs.push(*st);
+                        wh.clear();
+                        whs.clear();
+                        for (i, p) in s.hists[hlo..hhi].iter().enumerate() {
+                            if !model::is_stale_nan(p.h.sum) {
+                                wh.push(p.clone());
+                                if let Some(st) = s.hsts.get(hlo + i) {
+                                    whs.push(*st);
+                                }
                             }
                         }
-                    }
-                    if wf.is_empty() && wh.is_empty() {
+                        (&wf, &wh, &wfs, &whs)
+                    };
+                    if wfl.is_empty() && whl.is_empty() {
                         None
                     } else {
                         if name == "absent_over_time" {
                             present.insert(ts);
                         }
+                        let no_float_drops = fhi > flo
+                            && drops.len() == s.floats.len()
+                            && drops[fhi - 1] == drops[flo];
                         let w = Window {
-                            floats: &wf,
-                            hists: &wh,
-                            fsts: &wfs,
-                            hsts: &whs,
+                            floats: wfl,
+                            hists: whl,
+                            fsts: wfsl,
+                            hsts: whsl,
+                            no_float_drops,
                             metric: &s.labels,
                             ts: at.unwrap_or(ts),
                             eval_ts: ts,
@@ -290,7 +327,13 @@ impl Evaluator<'_, '_> {
                 if let Some((f, h)) = value {
                     match h {
                         Some(h) => res.histograms.push(HPoint { t: ts, h }),
-                        None => res.floats.push(FPoint { t: ts, f }),
+                        None => {
+                            if res.floats.is_empty() {
+                                // At most one point per remaining step: no growth slack.
+                                res.floats.reserve_exact(steps - step);
+                            }
+                            res.floats.push(FPoint { t: ts, f });
+                        }
                     }
                 }
                 ts += self.interval;
@@ -309,7 +352,9 @@ impl Evaluator<'_, '_> {
                         annos.push((Anno::PossibleNonCounter(mn.to_string()), pos));
                     }
                 }
-                out.push(res);
+                if name != "absent_over_time" && sink(res)?.is_break() {
+                    break;
+                }
             }
         }
         {
@@ -322,7 +367,7 @@ impl Evaluator<'_, '_> {
             let steps = self.steps();
             let found = present;
             if found.len() == steps {
-                return Ok(Vec::new());
+                return Ok(());
             }
             let mut floats = Vec::new();
             let mut ts = self.start;
@@ -332,14 +377,17 @@ impl Evaluator<'_, '_> {
                 }
                 ts += self.interval;
             }
-            return Ok(vec![Series {
-                metric: absent_labels(&c.args[0]),
-                floats,
-                histograms: Vec::new(),
-                drop_name: true,
-            }]);
+            return feed(
+                vec![Series {
+                    metric: absent_labels(&c.args[0]),
+                    floats,
+                    histograms: Vec::new(),
+                    drop_name: true,
+                }],
+                sink,
+            );
         }
-        Ok(out)
+        Ok(())
     }
 
     /// `timestamp(selector)` (the time of the sample each step picks) or, with `start`, `start_timestamp(selector)`

@@ -19,6 +19,9 @@ pub(crate) struct Window<'a> {
     /// Start timestamps of `floats` and `hists`, index for index, when the storage has them (else empty).
     pub(crate) fsts: &'a [i64],
     pub(crate) hsts: &'a [i64],
+    /// The caller knows that no float of the window is lower than the one before it (and there are no start
+    /// timestamps), so counter-reset corrections can be skipped.
+    pub(crate) no_float_drops: bool,
     pub(crate) metric: &'a Labels,
     /// Evaluation time.
     pub(crate) ts: i64,
@@ -541,7 +544,7 @@ fn extrapolated_rate(
         last_t = w.floats[n_minus_one].t;
         first_f = w.floats[0].f;
         result_f = w.floats[n_minus_one].f - w.floats[0].f;
-        if is_counter {
+        if is_counter && !w.no_float_drops {
             let sts = w.fsts;
             let mut overlap = false;
             for (i, pair) in w.floats.windows(2).enumerate() {
