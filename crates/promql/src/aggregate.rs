@@ -131,6 +131,11 @@ impl Evaluator<'_, '_> {
         if a.op == AggOp::CountValues {
             return self.eval_count_values(a, grouping);
         }
+        if crate::fold::foldable(a)
+            && let Some(m) = self.fold_aggregate(a, &grouping)?
+        {
+            return Ok(m);
+        }
         let params: Option<Vec<f64>> = match &a.param {
             Some(p) if p.value_type() == promql_syntax::ValueType::Scalar => {
                 let m = self.eval(p)?.into_matrix();

@@ -134,7 +134,7 @@ pub struct Annotation {
 }
 
 /// The set of annotations of one query (deduplicated, in insertion order).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Annotations {
     /// Annotation, position, occurrences.
     items: Vec<(Anno, PosRange, usize)>,

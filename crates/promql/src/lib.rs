@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod eval;
 mod extended;
+mod fold;
 mod functions;
 mod gate;
 mod histogram_fns;
