@@ -67,7 +67,7 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
     let wal = wal_options(args)?;
     let retention_ms = retention_ms(args)?;
     let opts = DbOptions {
-        head: HeadOptions { max_exemplars },
+        head: HeadOptions { max_exemplars, ..HeadOptions::default() },
         wal,
         block_range: parse_ms(&args.min_block_duration, "--storage.tsdb.min-block-duration")?,
         max_block_duration: max_block_duration_ms(args, retention_ms)?,

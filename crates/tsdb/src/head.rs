@@ -8,6 +8,7 @@ mod appender;
 mod exemplars;
 mod index;
 mod query;
+mod replay;
 mod series;
 mod wal_log;
 
@@ -34,6 +35,9 @@ const SHARDS: usize = 16;
 pub struct HeadOptions {
     /// Maximum number of exemplars kept in the circular exemplar buffer (0 = exemplars are dropped).
     pub max_exemplars: usize,
+    /// Threads that apply replayed WAL samples (0 = one per core, at most 8), like Prometheus's
+    /// `WALReplayConcurrency`.
+    pub replay_concurrency: usize,
 }
 
 /// Counters and gauges the binary exports as `prometheus_tsdb_head_*` metrics.
@@ -140,7 +144,8 @@ impl Head {
     ) -> Result<(Head, WalReplayStats), Error> {
         let mut inner = Inner::new(&opts);
         inner.min_valid_time = AtomicI64::new(min_valid_time);
-        let (log, stats) = wal_log::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal)?;
+        let (log, stats) =
+            replay::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal, opts.replay_concurrency)?;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
         inner.wal = Some(parking_lot::Mutex::new(hw));

@@ -115,6 +115,14 @@ impl Series {
 
     /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
     /// ignored (the appender reports those).
+    /// Where the next float append writes: the last byte of the open chunk (for replay's prefetching; `None`
+    /// when the series is busy or has no open chunk).
+    pub(crate) fn open_chunk_tail(&self) -> Option<*const u8> {
+        let d = self.data.try_lock()?;
+        let b = d.open.as_ref()?.1.bytes();
+        Some(b.as_ptr().wrapping_add(b.len().saturating_sub(1)))
+    }
+
     pub(crate) fn append(&self, t: i64, v: &Value) -> bool {
         let mut d = self.data.lock();
         if d.last.is_some_and(|(lt, _)| t <= lt) {

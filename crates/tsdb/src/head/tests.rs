@@ -208,7 +208,7 @@ fn cardinality_stats() {
 #[test]
 fn exemplars_are_stored_validated_and_selected() {
     use storage::ExemplarQueryable;
-    let head = Head::new(HeadOptions { max_exemplars: 10 });
+    let head = Head::new(HeadOptions { max_exemplars: 10, ..HeadOptions::default() });
     let l = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
     let ex = |trace: &str, v: f64, ts: Option<i64>| model::Exemplar {
         labels: Labels::from_pairs([("trace_id", trace)]),

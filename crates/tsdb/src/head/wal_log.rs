@@ -1,5 +1,5 @@
 //! The head's use of the write-ahead log: every commit is logged before it becomes visible, the log is replayed
-//! into an empty head on open, and head truncation checkpoints the log.
+//! into an empty head on open (see [`super::replay`]), and head truncation checkpoints the log.
 //!
 //! Series records are written lazily: the first commit that carries a sample of a series logs the series
 //! first, in the same batch. Commits are serialised on the log's lock and applied to memory while it is held,
@@ -10,60 +10,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use model::{Exemplar, Labels, Value};
-use rustc_hash::FxHashMap as HashMap;
+use model::{Exemplar, Value};
 
 use super::Inner;
 use super::series::Series;
 use crate::error::Error;
 use crate::wal::checkpoint::{self, CheckpointOptions};
 use crate::wal::{
-    CheckpointStats, Record, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
-    RefSample, RefSeries, RefTombstone, Wal, WalOptions,
+    CheckpointStats, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
+    RefSample, RefSeries, RefTombstone, Wal,
 };
-
-/// WAL references to series during a replay. References are dense (Prometheus and we count from 1), so
-/// they index a vector: samples come in reference order, and a hash map would turn that into random memory
-/// accesses. Unusually large references go to a map.
-#[derive(Default)]
-struct RefMap {
-    dense: Vec<Option<Arc<Series>>>,
-    sparse: HashMap<u64, Arc<Series>>,
-}
-
-/// References below this index the vector (8 bytes each).
-const DENSE_REFS: u64 = 1 << 26;
-
-impl RefMap {
-    fn get(&self, r: u64) -> Option<&Arc<Series>> {
-        if r < DENSE_REFS {
-            self.dense.get(r as usize).and_then(Option::as_ref)
-        } else {
-            self.sparse.get(&r)
-        }
-    }
-
-    fn insert(&mut self, r: u64, s: Arc<Series>) {
-        if r < DENSE_REFS {
-            let i = r as usize;
-            if i >= self.dense.len() {
-                self.dense.resize(i + 1, None);
-            }
-            self.dense[i] = Some(s);
-        } else {
-            self.sparse.insert(r, s);
-        }
-    }
-
-    fn values(&self) -> impl Iterator<Item = &Arc<Series>> {
-        self.dense.iter().flatten().chain(self.sparse.values())
-    }
-}
-
-/// Decoded records buffered between the reading and the applying thread of a replay.
-const REPLAY_QUEUE: usize = 64;
 
 /// What opening a head replayed from its WAL (Prometheus logs the same figures on start-up).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -243,127 +201,6 @@ impl HeadWal {
 }
 
 /// Replays a WAL directory into an empty head.
-pub(crate) fn replay(
-    head: &Inner,
-    dir: &Path,
-    opts: WalOptions,
-) -> Result<(Wal, WalReplayStats), Error> {
-    let started = Instant::now();
-    let min_valid = head.min_valid_time.load(Ordering::Relaxed);
-    let mut stats = WalReplayStats::default();
-    // WAL reference to head series: equal to the series' own reference unless the log defined the same labels
-    // twice (a series removed and created again).
-    let mut refs = RefMap::default();
-    let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let mut apply_sample = |stats: &mut WalReplayStats, refs: &RefMap, r: u64, t: i64, v: Value| {
-        let Some(s) = refs.get(r) else {
-            stats.unknown_refs += 1;
-            return;
-        };
-        if t < min_valid {
-            // Already in a block.
-            stats.before_blocks += 1;
-            return;
-        }
-        let is_float = matches!(v, Value::Float(_));
-        if s.append(t, &v) {
-            min = min.min(t);
-            max = max.max(t);
-            if is_float {
-                stats.samples += 1;
-            } else {
-                stats.histograms += 1;
-            }
-        } else {
-            stats.out_of_order += 1;
-        }
-    };
-    let mut exemplars = head.exemplars.lock();
-    // Reading (checksums, snappy, record decoding) runs on its own thread, applying on this one.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(REPLAY_QUEUE);
-    let dir = dir.to_path_buf();
-    let mut apply = |rec: Record| {
-        match rec {
-            Record::Series(series) => {
-                for rs in series {
-                    let s = head.restore_series(&rs.labels, rs.series_ref);
-                    if s.reference == rs.series_ref {
-                        stats.series += 1;
-                    }
-                    refs.insert(rs.series_ref, s);
-                }
-            }
-            Record::Samples(samples) => {
-                for x in samples {
-                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::Float(x.v));
-                }
-            }
-            Record::HistogramSamples(hs) | Record::CustomBucketsHistogramSamples(hs) => {
-                for x in hs {
-                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::Histogram(x.h));
-                }
-            }
-            Record::FloatHistogramSamples(hs) | Record::CustomBucketsFloatHistogramSamples(hs) => {
-                for x in hs {
-                    apply_sample(&mut stats, &refs, x.series_ref, x.t, Value::FloatHistogram(x.fh));
-                }
-            }
-            Record::Exemplars(es) => {
-                for e in es {
-                    let Some(s) = refs.get(e.series_ref) else {
-                        stats.unknown_refs += 1;
-                        continue;
-                    };
-                    let ex = Exemplar { labels: e.labels, value: e.v, ts: Some(e.t) };
-                    if exemplars.enabled() && exemplars.validate(s.reference, &ex, e.t).is_ok() {
-                        exemplars.add(s.reference, ex, e.t);
-                        stats.exemplars += 1;
-                    }
-                }
-            }
-            Record::Tombstones(stones) => {
-                for st in stones {
-                    if let Some(s) = refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt);
-                    }
-                }
-            }
-            // Metadata and m-map markers are not kept by the head yet.
-            Record::MmapMarkers(_) | Record::Metadata(_) | Record::Unknown(_) => {}
-        }
-    };
-    let opened = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            Wal::open_with(&dir, opts, |rec| {
-                tx.send(rec).map_err(|_| Error::invalid("replay WAL", "the head stopped applying"))
-            })
-        });
-        for rec in rx {
-            apply(rec);
-        }
-        reader.join()
-    });
-    let (wal, summary) = match opened {
-        Ok(res) => res?,
-        Err(_) => return Err(Error::invalid("replay WAL", "the reading thread panicked")),
-    };
-    drop(exemplars);
-    // Every series replayed is in the log already.
-    for s in refs.values() {
-        s.wal_logged.store(true, Ordering::Relaxed);
-    }
-    head.min_time.fetch_min(min, Ordering::Relaxed);
-    head.max_time.fetch_max(max, Ordering::Relaxed);
-    let info = wal.open_info();
-    stats.missing_segments = info.gaps.iter().map(|(prev, next)| next - prev - 1).sum();
-    stats.checkpoint = info.checkpoint;
-    stats.segments = info.replayed_segments;
-    stats.records = summary.records;
-    stats.repairs = summary.repairs.len();
-    stats.duration = started.elapsed();
-    Ok((wal, stats))
-}
-
 /// Checkpoints the lower two thirds of the closed segments, as Prometheus's head does when it truncates:
 /// series still in the head and samples from `mint` on are kept, then the folded-in segments and older
 /// checkpoints are deleted. Returns `None` when there was too little to fold. Commits go on while the
@@ -404,23 +241,4 @@ pub(crate) fn truncate(
 /// The WAL directory of a data directory.
 pub(crate) fn wal_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("wal")
-}
-
-impl Inner {
-    /// The series for `labels` when replaying the series record with WAL reference `r`: an existing series
-    /// with these labels, or a new one with reference `r`.
-    fn restore_series(&self, labels: &Labels, r: u64) -> Arc<Series> {
-        let shard = &self.shards[super::shard_of(labels)];
-        let mut w = shard.write();
-        if let Some(s) = w.get(labels) {
-            return s.clone();
-        }
-        let s = Arc::new(Series::new(labels.clone(), r));
-        w.insert(labels.clone(), s.clone());
-        self.by_ref.write().insert(r, s.clone());
-        self.postings.write().add(r, labels);
-        self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
-        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
-        s
-    }
 }

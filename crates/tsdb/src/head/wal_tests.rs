@@ -68,8 +68,12 @@ fn committed_data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let o = AppendOptions::default();
     let expected = {
-        let (h, stats) =
-            Head::open(dir.path(), HeadOptions { max_exemplars: 100 }, opts()).unwrap();
+        let (h, stats) = Head::open(
+            dir.path(),
+            HeadOptions { max_exemplars: 100, ..HeadOptions::default() },
+            opts(),
+        )
+        .unwrap();
         assert_eq!(stats.records, 0);
         for i in 0..300i64 {
             let mut app = h.appender();
@@ -110,7 +114,12 @@ fn committed_data_survives_reopening() {
         );
         d
     };
-    let (h, stats) = Head::open(dir.path(), HeadOptions { max_exemplars: 100 }, opts()).unwrap();
+    let (h, stats) = Head::open(
+        dir.path(),
+        HeadOptions { max_exemplars: 100, ..HeadOptions::default() },
+        opts(),
+    )
+    .unwrap();
     assert_eq!(dump(&h), expected);
     assert_eq!(stats.series, 21);
     assert_eq!(stats.samples, 300 * 20);
@@ -242,4 +251,90 @@ fn a_missing_middle_segment_costs_only_its_own_records() {
     let (h, stats) = Head::open(dir.path(), HeadOptions::default(), opts()).unwrap();
     assert_eq!(stats.missing_segments, 0);
     assert_eq!(dump(&h).len(), got.len() + 1);
+}
+
+#[test]
+fn replay_gives_the_same_head_with_any_number_of_applying_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = AppendOptions::default();
+    let with = |n: usize| HeadOptions { max_exemplars: 1000, replay_concurrency: n };
+    let expected = {
+        let (h, _) = Head::open(dir.path(), with(1), opts()).unwrap();
+        // A series logged, dropped by truncation and logged again under a new reference, whose samples
+        // land in another shard than its first reference's.
+        let mut app = h.appender();
+        app.append(0, &l(&[("__name__", "again")]), 0, 10, Value::Float(1.0), &o).unwrap();
+        app.commit().unwrap();
+        h.truncate(100);
+        for i in 0..40i64 {
+            let mut app = h.appender();
+            for s in 0..257 {
+                let name = format!("m{}", s % 7);
+                let v = (i * 31 + s) as f64 / 8.0;
+                let r = app
+                    .append(
+                        0,
+                        &l(&[("__name__", &name), ("s", &s.to_string())]),
+                        0,
+                        1000 + i * 1000,
+                        Value::Float(v),
+                        &o,
+                    )
+                    .unwrap();
+                if s % 64 == 0 && i % 10 == 0 {
+                    let e = Exemplar {
+                        labels: l(&[("trace_id", &format!("{s}-{i}"))]),
+                        value: v,
+                        ts: Some(1000 + i * 1000),
+                    };
+                    app.append_exemplars(
+                        r,
+                        &l(&[("__name__", &name), ("s", &s.to_string())]),
+                        &[e],
+                    )
+                    .unwrap();
+                }
+            }
+            app.append(
+                0,
+                &l(&[("__name__", "again")]),
+                0,
+                1000 + i * 1000,
+                Value::Float(i as f64),
+                &o,
+            )
+            .unwrap();
+            app.append(0, &l(&[("__name__", "h")]), 0, 1000 + i * 1000, hist(i as u64), &o)
+                .unwrap();
+            app.commit().unwrap();
+        }
+        // Tombstones go to the shard of their series, after the samples they delete.
+        let m = vec![Matcher::new(MatchType::Equal, "s", "5").unwrap()];
+        h.delete(5_000, 20_000, &m).unwrap();
+        let d = dump(&h);
+        assert_eq!(d.len(), 40 * 259 - 16);
+        // Truncation does not rewrite the log: the first sample of `again` comes back too.
+        let mut d = d;
+        d.insert(0, format!("{} 10 {:#x}", l(&[("__name__", "again")]), 1.0f64.to_bits()));
+        d
+    };
+    let mut first_stats = None;
+    for n in [1, 2, 3, 7] {
+        let (h, stats) = Head::open(dir.path(), with(n), opts()).unwrap();
+        let got = dump(&h);
+        let differ = got.iter().zip(&expected).position(|(a, b)| a != b);
+        assert!(
+            got.len() == expected.len() && differ.is_none(),
+            "replayed with {n} applying threads: {} lines against {}, first difference at {differ:?}",
+            got.len(),
+            expected.len()
+        );
+        assert_eq!(h.num_exemplars(), 5 * 4, "exemplars with {n} applying threads");
+        assert_eq!(stats.unknown_refs, 0);
+        let stats = WalReplayStats { duration: Default::default(), ..stats };
+        match &first_stats {
+            None => first_stats = Some(stats),
+            Some(f) => assert_eq!(&stats, f, "stats with {n} applying threads"),
+        }
+    }
 }
