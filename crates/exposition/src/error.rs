@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum ParseError {
     /// A token other than the expected one.
-    #[error("{expected}, got {got:?} while parsing: {line:?}")]
+    #[error("{expected}, got {} while parsing: {}", go_quote(.got), go_quote(.line))]
     Unexpected {
         /// What the grammar required at this point.
         expected: &'static str,
@@ -14,11 +14,22 @@ pub enum ParseError {
         /// The line up to and including the offending text.
         line: String,
     },
+    /// A character no token of the format starts with, where `expected` was required (Prometheus's lexers
+    /// call it an `INVALID` token and name it in the message).
+    #[error("{expected}, got {} (\"INVALID\") while parsing: {}", go_quote(.got), go_quote(.line))]
+    InvalidToken {
+        /// What the grammar required at this point.
+        expected: &'static str,
+        /// The offending character.
+        got: String,
+        /// The line up to and including the offending character.
+        line: String,
+    },
     /// A value that is not a float.
-    #[error("strconv.ParseFloat: parsing {0:?}: invalid syntax")]
+    #[error("strconv.ParseFloat: parsing {}: invalid syntax", go_quote(.0))]
     InvalidValue(String),
     /// A timestamp that is not an integer.
-    #[error("strconv.ParseInt: parsing {0:?}: invalid syntax")]
+    #[error("strconv.ParseInt: parsing {}: invalid syntax", go_quote(.0))]
     InvalidTimestamp(String),
     /// Invalid UTF-8 in a name or value.
     #[error("invalid UTF-8 label value: {0:?}")]
@@ -83,4 +94,63 @@ pub enum ParseError {
         /// The family name.
         name: String,
     },
+}
+
+/// Quotes `s` as Go's `strconv.Quote` (`%q`) does, which Prometheus's parse errors use: `"` and `\` escaped,
+/// `\n`-style escapes for the usual control characters, `\xNN` for the other ASCII ones, and `\uNNNN` for the
+/// non-printable characters beyond ASCII. Go's notion of printable comes from Unicode tables; here the C1
+/// controls, the non-ASCII spaces and the common invisible format characters stand in for it.
+fn go_quote(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if !c.is_ascii()
+                && (c.is_control()
+                    || c.is_whitespace()
+                    || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')) =>
+            {
+                if (c as u32) < 0x10000 {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                } else {
+                    let _ = write!(out, "\\U{:08x}", c as u32);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_quote;
+
+    #[test]
+    fn quotes_as_go_does() {
+        for (s, want) in [
+            ("abc", r#""abc""#),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("\u{1}\u{2}\u{7f}", r#""\x01\x02\x7f""#),
+            ("\t\n\r\u{7}\u{8}\u{b}\u{c}", r#""\t\n\r\a\b\v\f""#),
+            ("é'ß", r#""é'ß""#),
+            ("\u{85}\u{a0}\u{feff}", r#""\u0085\u00a0\ufeff""#),
+        ] {
+            assert_eq!(go_quote(s), want, "{s:?}");
+        }
+    }
 }

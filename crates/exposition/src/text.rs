@@ -87,6 +87,28 @@ impl<'a> TextParser<'a> {
         }
     }
 
+    /// The error for a character at `at` that starts no token, as Prometheus's lexers report it: the one character
+    /// (Prometheus's byte) and the line up to it.
+    fn invalid_token(&self, expected: &'static str, at: usize) -> ParseError {
+        let rest = self.buf.get(at..self.line.end).unwrap_or_default();
+        // The length of the UTF-8 character its first byte announces.
+        let len = match rest.first() {
+            None => 0,
+            Some(0xc0..=0xdf) => 2,
+            Some(0xe0..=0xef) => 3,
+            Some(0xf0..=0xf7) => 4,
+            Some(_) => 1,
+        };
+        let len = len.min(rest.len());
+        let end = at + len;
+        ParseError::InvalidToken {
+            expected,
+            got: String::from_utf8_lossy(self.buf.get(at..end).unwrap_or_default()).into_owned(),
+            line: String::from_utf8_lossy(self.buf.get(self.line.start..end).unwrap_or_default())
+                .into_owned(),
+        }
+    }
+
     fn peek(&self, i: usize) -> Option<u8> {
         if i < self.line.end { self.buf.get(i).copied() } else { None }
     }
@@ -245,7 +267,7 @@ impl<'a> TextParser<'a> {
             self.name = i..end;
             i = end;
         } else if self.peek(i) != Some(b'{') {
-            return Err(self.err("expected a valid start token", i, self.token_end(i).max(i + 1)));
+            return Err(self.invalid_token("expected a valid start token", i));
         }
         let mut labels = std::mem::take(&mut self.labels);
         if self.peek(i) == Some(b'{') {

@@ -73,6 +73,45 @@ pub fn format_duration(ms: i64) -> String {
     out
 }
 
+/// Formats a duration the way Go's `time.Duration.String` does (`15s`, `1m0s`, `1h30m0s`, `1.5s`, `500ms`,
+/// `0s`): Prometheus uses that form where it prints a `time.Duration`, such as the `interval` label of
+/// `prometheus_target_interval_length_seconds`.
+pub fn format_go_duration(d: std::time::Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".to_string();
+    }
+    // Digits of `n / scale`, with the remainder as a fraction without trailing zeros.
+    let fraction = |n: u128, scale: u128| {
+        let (int, rem) = (n / scale, n % scale);
+        if rem == 0 {
+            return int.to_string();
+        }
+        let width = scale.ilog10() as usize;
+        let frac = format!("{rem:0width$}");
+        format!("{int}.{}", frac.trim_end_matches('0'))
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}µs", fraction(ns, 1_000));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}ms", fraction(ns, 1_000_000));
+    }
+    let secs = ns / 1_000_000_000;
+    let (h, m) = (secs / 3600, secs / 60 % 60);
+    let s = fraction(ns % 60_000_000_000, 1_000_000_000);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +139,28 @@ mod tests {
     fn rejects_bad_forms() {
         for s in ["", "1", "1x", "1s1m", "1m1m", "-1s", "1.5s", "s", "1h "] {
             assert!(parse_duration(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn go_duration_strings() {
+        use std::time::Duration;
+        for (d, want) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(7), "7ns"),
+            (Duration::from_nanos(1_500), "1.5µs"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_micros(12_345), "12.345ms"),
+            (Duration::from_secs(15), "15s"),
+            (Duration::from_millis(1_500), "1.5s"),
+            (Duration::from_secs(60), "1m0s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(61_001), "1m1.001s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_secs(5400), "1h30m0s"),
+            (Duration::from_secs(90_061), "25h1m1s"),
+        ] {
+            assert_eq!(format_go_duration(d), want, "{d:?}");
         }
     }
 }

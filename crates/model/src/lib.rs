@@ -14,7 +14,7 @@ mod metadata;
 mod re2;
 mod value;
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, format_go_duration, parse_duration};
 pub use error::Error;
 pub use histogram::{
     BucketSpan, CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram, Histogram,

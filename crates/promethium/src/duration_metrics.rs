@@ -170,46 +170,104 @@ fn braces(labels: &str) -> String {
     if labels.is_empty() { String::new() } else { format!("{{{labels}}}") }
 }
 
+/// A summary and histogram pair with one label: one series of each per label value, created on its first
+/// observation.
+#[derive(Debug)]
+pub(crate) struct DurationFamily {
+    label_name: &'static str,
+    make: fn() -> DurationMetric,
+    per_value: Mutex<std::collections::BTreeMap<String, std::sync::Arc<DurationMetric>>>,
+}
+
+impl DurationFamily {
+    fn new(label_name: &'static str, make: fn() -> DurationMetric) -> DurationFamily {
+        DurationFamily { label_name, make, per_value: Mutex::default() }
+    }
+
+    fn observe(&self, value: &str, d: Duration) {
+        let m = self
+            .per_value
+            .lock()
+            .entry(value.to_string())
+            .or_insert_with(|| std::sync::Arc::new((self.make)()))
+            .clone();
+        m.observe(d);
+    }
+
+    /// Appends both families, one series per label value (nothing before the first observation).
+    fn render(&self, out: &mut String) {
+        let all: Vec<(String, std::sync::Arc<DurationMetric>)> =
+            self.per_value.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let label = |v: &str| format!("{}=\"{}\"", self.label_name, escape_label(v));
+        for (i, (v, m)) in all.iter().enumerate() {
+            m.render_summary(out, &label(v), i == 0);
+        }
+        for (i, (v, m)) in all.iter().enumerate() {
+            m.render_histogram(out, &label(v), i == 0);
+        }
+    }
+}
+
 /// Durations of alert notifications per Alertmanager (`prometheus_notifications_latency_*`).
-#[derive(Debug, Default)]
-pub(crate) struct NotificationLatency {
-    per_am: Mutex<std::collections::BTreeMap<String, std::sync::Arc<DurationMetric>>>,
+#[derive(Debug)]
+pub(crate) struct NotificationLatency(DurationFamily);
+
+impl Default for NotificationLatency {
+    fn default() -> NotificationLatency {
+        NotificationLatency(DurationFamily::new("alertmanager", || {
+            DurationMetric::new(
+                "prometheus_notifications_latency_seconds",
+                "prometheus_notifications_latency_histogram_seconds",
+                "Latency quantiles for sending alert notifications.",
+                &[0.5, 0.9, 0.99],
+                &[0.01, 0.1, 1.0, 10.0],
+            )
+        }))
+    }
 }
 
 impl NotificationLatency {
-    fn metric() -> DurationMetric {
-        DurationMetric::new(
-            "prometheus_notifications_latency_seconds",
-            "prometheus_notifications_latency_histogram_seconds",
-            "Latency quantiles for sending alert notifications.",
-            &[0.5, 0.9, 0.99],
-            &[0.01, 0.1, 1.0, 10.0],
-        )
-    }
-
     /// Appends both families, one series per Alertmanager (nothing before the first notification).
     pub(crate) fn render(&self, out: &mut String) {
-        let all: Vec<(String, std::sync::Arc<DurationMetric>)> =
-            self.per_am.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let label = |url: &str| format!("alertmanager=\"{}\"", escape_label(url));
-        for (i, (url, m)) in all.iter().enumerate() {
-            m.render_summary(out, &label(url), i == 0);
-        }
-        for (i, (url, m)) in all.iter().enumerate() {
-            m.render_histogram(out, &label(url), i == 0);
-        }
+        self.0.render(out);
     }
 }
 
 impl notifier::LatencyObserver for NotificationLatency {
     fn observe(&self, alertmanager: &str, d: Duration) {
-        let m = self
-            .per_am
-            .lock()
-            .entry(alertmanager.to_string())
-            .or_insert_with(|| std::sync::Arc::new(NotificationLatency::metric()))
-            .clone();
-        m.observe(d);
+        self.0.observe(alertmanager, d);
+    }
+}
+
+/// Actual times between the scrapes of targets per configured interval
+/// (`prometheus_target_interval_length_seconds` and its histogram).
+#[derive(Debug)]
+pub(crate) struct IntervalLength(DurationFamily);
+
+impl Default for IntervalLength {
+    fn default() -> IntervalLength {
+        IntervalLength(DurationFamily::new("interval", || {
+            DurationMetric::new(
+                "prometheus_target_interval_length_seconds",
+                "prometheus_target_interval_length_histogram_seconds",
+                "Actual intervals between scrapes.",
+                &[0.01, 0.05, 0.5, 0.9, 0.99],
+                &[0.01, 0.1, 1.0, 10.0],
+            )
+        }))
+    }
+}
+
+impl IntervalLength {
+    /// Appends both families, one series per configured interval (nothing before a target's second scrape).
+    pub(crate) fn render(&self, out: &mut String) {
+        self.0.render(out);
+    }
+}
+
+impl scrape::IntervalObserver for IntervalLength {
+    fn observe(&self, interval: &str, actual: Duration) {
+        self.0.observe(interval, actual);
     }
 }
 
@@ -315,6 +373,34 @@ mod tests {
             "prometheus_notifications_latency_histogram_seconds_bucket{alertmanager=\"http://a/api/v2/alerts\",le=\"0.01\"} 1"
         ));
         assert_eq!(out.matches("# TYPE").count(), 2);
+    }
+
+    #[test]
+    fn interval_length_has_prometheus_quantiles_per_interval() {
+        use scrape::IntervalObserver as _;
+        let m = IntervalLength::default();
+        m.observe("15s", Duration::from_millis(15_002));
+        m.observe("15s", Duration::from_millis(14_998));
+        m.observe("1m0s", Duration::from_secs(60));
+        let mut out = String::new();
+        m.render(&mut out);
+        for line in [
+            "# HELP prometheus_target_interval_length_seconds Actual intervals between scrapes.",
+            "# TYPE prometheus_target_interval_length_seconds summary",
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.01\"} 14.998",
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.05\"} 14.998",
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.5\"} 14.998",
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.9\"} 15.002",
+            "prometheus_target_interval_length_seconds{interval=\"15s\",quantile=\"0.99\"} 15.002",
+            "prometheus_target_interval_length_seconds_count{interval=\"15s\"} 2",
+            "prometheus_target_interval_length_seconds{interval=\"1m0s\",quantile=\"0.5\"} 60.0",
+            "prometheus_target_interval_length_seconds_count{interval=\"1m0s\"} 1",
+            "# TYPE prometheus_target_interval_length_histogram_seconds histogram",
+            "prometheus_target_interval_length_histogram_seconds_bucket{interval=\"15s\",le=\"+Inf\"} 2",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
+        assert_eq!(out.matches("# TYPE").count(), 2, "{out}");
     }
 
     #[test]

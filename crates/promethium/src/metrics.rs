@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::duration_metrics::{DurationMetric, NotificationLatency};
+use crate::duration_metrics::{DurationMetric, IntervalLength, NotificationLatency};
 use crate::process::ProcessCollector;
 
 /// Metrics owned by the binary itself (reload state, build info, readiness).
@@ -49,6 +49,8 @@ pub(crate) struct Metrics {
     pub(crate) group_eval: Arc<DurationMetric>,
     /// Alert notification latencies per Alertmanager (`prometheus_notifications_latency_*`).
     pub(crate) notification_latency: Arc<NotificationLatency>,
+    /// Actual times between scrapes per configured interval (`prometheus_target_interval_length_*`).
+    pub(crate) interval_length: Arc<IntervalLength>,
 }
 
 impl Metrics {
@@ -103,6 +105,7 @@ impl Metrics {
             rule_eval,
             group_eval,
             notification_latency: Arc::new(NotificationLatency::default()),
+            interval_length: Arc::new(IntervalLength::default()),
         }
     }
 
@@ -126,6 +129,7 @@ impl Metrics {
         self.rule_eval.render(&mut out, "", true);
         self.group_eval.render(&mut out, "", true);
         self.notification_latency.render(&mut out);
+        self.interval_length.render(&mut out);
         out.push_str("# EOF\n");
         out
     }

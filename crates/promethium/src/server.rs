@@ -254,6 +254,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let notifier = Arc::new(notifier::Notifier::new(notifier::Options::default()));
     let metrics = Metrics::new();
     notifier.observe_latency(metrics.notification_latency.clone());
+    scrape.observe_intervals(metrics.interval_length.clone());
     let flag_ms = |v: &str, default: i64| model::parse_duration(v).unwrap_or(default);
     let rules = Arc::new(rules::Manager::new(rules::ManagerOptions {
         query: Arc::new(promtool::engine_query::EngineQuery {

@@ -14,7 +14,7 @@ mod scrape_loop;
 mod target;
 
 pub use error::Error;
-pub use manager::{Manager, ScrapeStats};
+pub use manager::{IntervalObserver, Manager, ScrapeStats};
 pub use options::ScrapeOptions;
 pub use target::{TargetHealth, TargetInfo, populate_labels};
 

@@ -1,8 +1,8 @@
 //! The scrape manager: one pool per job, one loop per target; reload keeps unchanged pools running.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use discovery::TargetGroup;
 use model::{Labels, Metadata};
@@ -27,6 +27,17 @@ pub struct ScrapeStats {
     pub duplicate_timestamp: AtomicU64,
     /// Samples rejected as out of bounds.
     pub out_of_bounds: AtomicU64,
+    /// Where the loops report the time between their scrapes (set once by [`Manager::observe_intervals`]).
+    pub(crate) intervals: OnceLock<Arc<dyn IntervalObserver>>,
+}
+
+/// Told the actual time between the starts of consecutive scrapes of each target, for
+/// `prometheus_target_interval_length_seconds`.
+pub trait IntervalObserver: Send + Sync + std::fmt::Debug {
+    /// A target whose configured interval is `interval` (Go's duration string, such as `15s` or `1m0s`: the
+    /// metric's `interval` label) started a scrape `actual` after the start of its previous one. Not called for a
+    /// target's first scrape.
+    fn observe(&self, interval: &str, actual: std::time::Duration);
 }
 
 impl ScrapeStats {
@@ -93,6 +104,12 @@ impl Manager {
     /// The shared counters.
     pub fn stats(&self) -> Arc<ScrapeStats> {
         self.stats.clone()
+    }
+
+    /// Reports the time between each target's scrapes to `o` from now on, for running loops too (only the first
+    /// observer set is used).
+    pub fn observe_intervals(&self, o: Arc<dyn IntervalObserver>) {
+        let _ = self.stats.intervals.set(o);
     }
 
     /// Applies a new set of pools: removed pools stop (with staleness markers), changed pools restart their

@@ -120,6 +120,10 @@ pub(crate) struct ScrapeLoop {
     cache: FxHashMap<Vec<u8>, CacheEntry>,
     /// Id of the last successful scrape: cache entries seen in it are the target's live series.
     iteration: u64,
+    /// `interval` as Go prints it, the label of the interval-length metric.
+    interval_label: String,
+    /// When the previous scrape started.
+    last_start: Option<Instant>,
 }
 
 fn now_ms() -> i64 {
@@ -151,6 +155,8 @@ impl ScrapeLoop {
             forced_error: None,
             cache: FxHashMap::default(),
             iteration: 0,
+            interval_label: model::format_go_duration(interval),
+            last_start: None,
         }
     }
 
@@ -183,6 +189,10 @@ impl ScrapeLoop {
     /// One scrape: fetch, append, report. Returns the scrape timestamp.
     pub(crate) async fn scrape_and_report(&mut self) -> i64 {
         let started = Instant::now();
+        if let (Some(last), Some(o)) = (self.last_start, self.stats.intervals.get()) {
+            o.observe(&self.interval_label, started.duration_since(last));
+        }
+        self.last_start = Some(started);
         let wall = SystemTime::now();
         let ts = now_ms();
         let fetched = match &self.forced_error {

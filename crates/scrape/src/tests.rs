@@ -356,3 +356,33 @@ async fn dropped_targets_are_kept_up_to_the_limit() {
     assert_eq!(m.dropped_targets().len(), 5, "0 keeps every dropped target");
     m.stop().await;
 }
+
+/// Records what the loops report, for the interval-length metric.
+#[derive(Debug, Default)]
+struct Intervals(Mutex<Vec<(String, Duration)>>);
+
+impl crate::IntervalObserver for Intervals {
+    fn observe(&self, interval: &str, actual: Duration) {
+        self.0.lock().push((interval.to_string(), actual));
+    }
+}
+
+#[tokio::test]
+async fn every_scrape_after_the_first_reports_its_interval() {
+    let addr = serve(Arc::new(Mutex::new((200, "m 1\n".into()))), "text/plain").await;
+    let store = MemStorage::new();
+    let mut sl = scrape_loop(&addr, opts(""), &store);
+    let seen = Arc::new(Intervals::default());
+    let stats = Arc::new(crate::ScrapeStats::default());
+    let _ = stats.intervals.set(seen.clone());
+    sl.stats = stats;
+    sl.scrape_and_report().await;
+    assert!(seen.0.lock().is_empty(), "the first scrape has no previous one");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sl.scrape_and_report().await;
+    // The loop's 1s interval, as Go prints durations.
+    let got = seen.0.lock().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "1s");
+    assert!(got[0].1 >= Duration::from_millis(50), "{got:?}");
+}

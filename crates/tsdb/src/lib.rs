@@ -17,6 +17,9 @@ mod head;
 mod lock;
 pub mod wal;
 
+#[cfg(test)]
+mod test_peers;
+
 pub use block::{
     Block, BlockMeta, BlockWriter, Ulid, write_block_from_samples, write_block_from_series,
 };

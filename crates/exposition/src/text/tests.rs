@@ -92,6 +92,27 @@ fn prometheus_text_bad_inputs() {
 }
 
 #[test]
+fn invalid_start_tokens_are_reported_as_prometheus_does() {
+    // Prometheus 3's lexers name the one offending character and its token type, and quote as Go's %q.
+    // (Prometheus 2.42 said `"INVALID" is not a valid start token` for all of these.)
+    let cases: &[(&str, &str)] = &[
+        (
+            "\u{1}\u{2} this is {{{ not metrics\n",
+            r#"expected a valid start token, got "\x01" ("INVALID") while parsing: "\x01""#,
+        ),
+        ("0metric 1\n", r#"expected a valid start token, got "0" ("INVALID") while parsing: "0""#),
+        ("m 1\n}x 2\n", r#"expected a valid start token, got "}" ("INVALID") while parsing: "}""#),
+        ("é 1\n", r#"expected a valid start token, got "é" ("INVALID") while parsing: "é""#),
+    ];
+    for (input, want) in cases {
+        for om in [false, true] {
+            let err = parse_all(input, om).expect_err(input);
+            assert_eq!(err.to_string(), *want, "{input:?} (OpenMetrics: {om})");
+        }
+    }
+}
+
+#[test]
 fn openmetrics_inputs() {
     let om = "# TYPE foo counter\n# UNIT foo seconds\n# HELP foo help\nfoo_total 17.0 1520879607.789 # {id=\"counter-test\"} 5\n# EOF\n";
     let got = parse_all(om, true).unwrap();
@@ -144,7 +165,7 @@ fn shared_corpus_parses() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/exposition/testdata");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("notice: {} absent; skipping the shared exposition corpus", dir.display());
+        eprintln!("notice: {} absent; skipping the shared exposition corpus", dir.display());
         return;
     };
     let mut checked = 0;

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Proc, eventually, free_port, system_bin};
+use crate::harness::{Proc, eventually, free_port, missing_peer, system_bin};
 use crate::server::{bin, start};
 
 fn amtool_alerts(amtool: &std::path::Path, am: &str) -> Vec<serde_json::Value> {
@@ -43,7 +43,7 @@ fn firing_rule_reaches_alertmanager_and_resolves() {
     let (Some(am_bin), Some(amtool)) =
         (system_bin("prometheus-alertmanager"), system_bin("amtool"))
     else {
-        println!("notice: skipping: Debian's prometheus-alertmanager/amtool are not installed");
+        missing_peer("Debian's prometheus-alertmanager and amtool");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -236,7 +236,7 @@ fn own_rule_unit_tests_agree_with_promtool() {
 #[test]
 fn test_rules_agrees_with_promtool() {
     let Some(dir) = shared("promtool-testdata") else {
-        println!("notice: skipping: ../shared/rules is absent");
+        eprintln!("notice: skipping: ../shared/rules is absent");
         return;
     };
     let promtool = system_bin("promtool");
@@ -288,7 +288,7 @@ fn test_rules_agrees_with_promtool() {
 #[test]
 fn check_rules_agrees_with_promtool() {
     let (Some(fixtures), Some(testdata)) = (shared("fixtures"), shared("promtool-testdata")) else {
-        println!("notice: skipping: ../shared/rules is absent");
+        eprintln!("notice: skipping: ../shared/rules is absent");
         return;
     };
     let mut files: Vec<std::path::PathBuf> =

@@ -139,6 +139,23 @@ pub(crate) fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -
     }
 }
 
+/// Whether the real peers must be present: `PROMETHIUM_REQUIRE_PEERS=1`, which `.ci/run` sets after installing
+/// them, turns every "peer not installed" skip into a failure.
+pub(crate) fn peers_required() -> bool {
+    std::env::var_os("PROMETHIUM_REQUIRE_PEERS").is_some_and(|v| v == "1")
+}
+
+/// Reports that a test cannot run (or compare) because `what` is missing: a notice written to stderr past
+/// libtest's capture, so it shows even for a passing test, or a failure when the peers are required.
+pub(crate) fn missing_peer(what: &str) {
+    assert!(!peers_required(), "{what} missing, and PROMETHIUM_REQUIRE_PEERS=1 requires it");
+    // Straight to the process's stderr: libtest captures `eprintln!` as well as `println!` for passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "notice: skipping: {what} missing (PROMETHIUM_REQUIRE_PEERS=1 makes this a failure)"
+    );
+}
+
 /// The path of a system binary if it is installed.
 pub(crate) fn system_bin(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/local/bin", "/usr/sbin"]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Proc, enc, free_port, system_bin};
+use crate::harness::{Proc, enc, free_port, missing_peer, system_bin};
 use crate::server::start;
 
 /// How long Prometheus scrapes: the sample queries reach back at most 2m30s (`[2m:15s]` over `[30s]`).
@@ -34,7 +34,7 @@ fn queries() -> Vec<String> {
             .map(str::to_string)
             .collect(),
         Err(_) => {
-            println!(
+            eprintln!(
                 "notice: {} absent; using {} built-in queries",
                 file.display(),
                 FALLBACK_QUERIES.len()
@@ -124,9 +124,7 @@ fn prometheus_2_42_data_directory_answers_the_sample_queries_alike() {
     let (Some(prom), Some(node)) =
         (system_bin("prometheus"), system_bin("prometheus-node-exporter"))
     else {
-        println!(
-            "notice: skipping: Debian's prometheus and prometheus-node-exporter are not installed"
-        );
+        missing_peer("Debian's prometheus and prometheus-node-exporter");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +219,7 @@ fn prometheus_2_42_data_directory_answers_the_sample_queries_alike() {
     let (mut compared, mut with_data, mut differ) = (0, 0, Vec::new());
     for q in queries() {
         if is_subquery(&q) && !subquery_safe {
-            println!("notice: a target scrapes on the whole second; skipping the subquery {q}");
+            eprintln!("notice: a target scrapes on the whole second; skipping the subquery {q}");
             continue;
         }
         let paths = [

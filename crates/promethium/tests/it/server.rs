@@ -48,6 +48,69 @@ fn default_config_scrapes_itself() {
     }
 }
 
+/// The `_count` of `prometheus_target_interval_length_seconds{interval="…"}` in a `/metrics` body.
+fn interval_count(metrics: &str, interval: &str) -> Option<u64> {
+    let prefix =
+        format!("prometheus_target_interval_length_seconds_count{{interval=\"{interval}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.parse().unwrap())
+}
+
+#[test]
+fn scrape_intervals_are_exported_per_configured_interval() {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_addr = target.local_addr().unwrap().to_string();
+    crate::harness::serve_series(target, 1, |k, _| k.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fast\n    static_configs:\n      - targets: ['{target_addr}']\n  - job_name: slow\n    scrape_interval: 1500ms\n    static_configs:\n      - targets: ['{target_addr}']\n"
+        ),
+    )
+    .unwrap();
+    let p = start(dir.path(), &[format!("--config.file={}", cfg.display())]);
+    // The label is the interval as Go prints it; a target's first scrape is not an interval.
+    let (fast, slow) = eventually(Duration::from_secs(20), "intervals of both jobs", || {
+        let (_, m) = p.get("/metrics");
+        let fast = interval_count(&m, "1s")?;
+        let slow = interval_count(&m, "1.5s")?;
+        (fast >= 2 && slow >= 1).then_some((fast, slow))
+    });
+    let (_, metrics) = p.get("/metrics");
+    let lines: Vec<&str> = metrics.lines().collect();
+    for line in [
+        "# HELP prometheus_target_interval_length_seconds Actual intervals between scrapes.",
+        "# TYPE prometheus_target_interval_length_seconds summary",
+    ] {
+        assert!(lines.contains(&line), "/metrics lacks {line:?}:\n{metrics}");
+    }
+    for interval in ["1s", "1.5s"] {
+        let configured = if interval == "1s" { 1.0 } else { 1.5 };
+        for q in ["0.01", "0.05", "0.5", "0.9", "0.99"] {
+            let prefix = format!(
+                "prometheus_target_interval_length_seconds{{interval=\"{interval}\",quantile=\"{q}\"}} "
+            );
+            let v: f64 = lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("/metrics lacks {prefix:?}:\n{metrics}"))
+                .parse()
+                .unwrap();
+            // Actual intervals stay near the configured one (loose bounds for a loaded machine).
+            assert!(v > configured * 0.5 && v < configured * 2.0, "{prefix}{v}");
+        }
+        let sum_prefix =
+            format!("prometheus_target_interval_length_seconds_sum{{interval=\"{interval}\"}} ");
+        assert!(lines.iter().any(|l| l.starts_with(&sum_prefix)), "/metrics lacks {sum_prefix:?}");
+    }
+    // Each further scrape adds an observation.
+    eventually(Duration::from_secs(10), "the interval counts to grow", || {
+        let (_, m) = p.get("/metrics");
+        (interval_count(&m, "1s")? > fast && interval_count(&m, "1.5s")? > slow).then_some(())
+    });
+}
+
 #[test]
 fn lifecycle_endpoints_need_the_flag() {
     let dir = tempfile::tempdir().unwrap();

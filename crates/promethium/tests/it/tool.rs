@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::system_bin;
+use crate::harness::{missing_peer, system_bin};
 use crate::server::bin;
 
 fn run(program: &std::path::Path, args: &[&str]) -> (i32, String, String) {
@@ -42,7 +42,7 @@ fn check_config_agrees_with_promtool() {
     );
     assert_eq!(ours[2].0, 1);
     let Some(promtool) = system_bin("promtool") else {
-        println!("notice: skipping the comparison: Debian's promtool is not installed");
+        missing_peer("Debian's promtool");
         return;
     };
     for (f, o) in files.iter().zip(&ours) {
@@ -80,7 +80,7 @@ fn test_promql_reports_failures_with_file_and_line() {
 fn tsdb_commands_through_the_binary() {
     let golden = std::path::Path::new("/work/shared/tsdb/golden/block/input.om.txt");
     if !golden.exists() {
-        println!("notice: skipping: the golden block input is not installed");
+        eprintln!("notice: skipping: the golden block input is not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -108,7 +108,7 @@ fn tsdb_commands_through_the_binary() {
     let (code, _, err) = run(&bin(), &["tool", "tsdb", "analyze", d, "01M8812ZMGPXCKKXXPMKXJMWAY"]);
     assert_eq!((code, err.as_str()), (1, "invalid block ID 01M8812ZMGPXCKKXXPMKXJMWAY\n"));
     let Some(promtool) = system_bin("promtool") else {
-        println!("notice: skipping the comparison: Debian's promtool is not installed");
+        missing_peer("Debian's promtool");
         return;
     };
     for args in [&["tsdb", "list", d][..], &["tsdb", "list", "-r", d], &["tsdb", "dump", d]] {

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Proc, enc, eventually, free_port, serve_series, system_bin};
+use crate::harness::{Proc, enc, eventually, free_port, missing_peer, serve_series, system_bin};
 use crate::server::start;
 
 type Samples = BTreeMap<String, Vec<(i64, String)>>;
@@ -61,9 +61,7 @@ fn range_of_m(p: &Proc, time: &str) -> Samples {
 fn prometheus_2_42_reads_our_compacted_data_directory() {
     let (Some(prometheus), Some(promtool)) = (system_bin("prometheus"), system_bin("promtool"))
     else {
-        println!(
-            "notice: Debian's prometheus/promtool not installed; skipping the TSDB interop test"
-        );
+        missing_peer("Debian's prometheus and promtool");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ fn golden_block_root() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!("notice: skipping: ../shared/tsdb/golden/block is absent");
+        eprintln!("notice: skipping: ../shared/tsdb/golden/block is absent");
         None
     }
 }

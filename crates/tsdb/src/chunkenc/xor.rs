@@ -358,7 +358,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/tsdb/golden/block/01M8812ZMGPXCKKXXPMKXJMWAY/chunks/000001");
         let Ok(file) = std::fs::read(&dir) else {
-            println!("notice: {} absent; skipping the golden chunk test", dir.display());
+            eprintln!("notice: {} absent; skipping the golden chunk test", dir.display());
             return;
         };
         let mut pos = 8;

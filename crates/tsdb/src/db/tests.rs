@@ -190,7 +190,7 @@ fn promtool_dump(dir: &std::path::Path) -> Option<BTreeMap<String, Vec<(i64, u64
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
-        eprintln!("promtool not installed: skipping the Prometheus 2.42 dump comparison");
+        crate::test_peers::missing_peer("promtool (for the Prometheus 2.42 dump comparison)");
         return None;
     };
     let out = Command::new(promtool).args(["tsdb", "dump"]).arg(dir).output().unwrap();

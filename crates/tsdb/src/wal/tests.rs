@@ -124,7 +124,7 @@ fn golden_dir() -> Option<PathBuf> {
 #[test]
 fn golden_wal_from_prometheus_2_42_decodes_fully() {
     let Some(dir) = golden_dir() else {
-        println!("notice: skipping: ../shared/tsdb/golden/wal is absent");
+        eprintln!("notice: skipping: ../shared/tsdb/golden/wal is absent");
         return;
     };
     let bytes = fs::read(dir.join("00000000")).expect("read golden segment");
@@ -566,7 +566,7 @@ fn zstd_records_are_unsupported_not_corrupt() {
 fn promtool_2_42_replays_our_wal() {
     let promtool = Path::new("/usr/bin/promtool");
     if !promtool.exists() {
-        println!("notice: skipping: /usr/bin/promtool is absent (apt-get install prometheus)");
+        crate::test_peers::missing_peer("/usr/bin/promtool (apt-get install prometheus)");
         return;
     }
     let data = tempfile::tempdir().expect("tempdir");

@@ -305,7 +305,7 @@ fn close(a: f64, b: f64) -> bool {
 fn prometheus_2_42_reads_our_histogram_chunks() {
     let prom = std::path::Path::new("/usr/bin/prometheus");
     if !prom.exists() {
-        println!("notice: skipping: /usr/bin/prometheus (Debian's 2.42) is not installed");
+        crate::test_peers::missing_peer("/usr/bin/prometheus (Debian's 2.42)");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -333,7 +333,7 @@ fn prometheus_2_42_reads_our_histogram_chunks() {
     let _child = match child {
         Ok(c) => Child(c),
         Err(e) => {
-            println!("notice: skipping: cannot start prometheus: {e}");
+            crate::test_peers::missing_peer(&format!("a runnable prometheus ({e})"));
             return;
         }
     };

@@ -1,5 +1,6 @@
 //! Interoperability with the real Prometheus 2.42 `promtool` (Debian's package): it lists, analyzes and dumps a
-//! block we wrote. Skipped with a notice when `promtool` is not installed.
+//! block we wrote. Skipped with a notice when `promtool` is not installed (a failure under
+//! `PROMETHIUM_REQUIRE_PEERS=1`).
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +13,7 @@ fn promtool(args: &[&str], dir: &Path) -> Option<String> {
     let out = match Command::new("promtool").args(args).arg(dir).output() {
         Ok(o) => o,
         Err(e) => {
-            println!("notice: skipping promtool interop: cannot run promtool: {e}");
+            crate::test_peers::missing_peer(&format!("a runnable promtool ({e})"));
             return None;
         }
     };
