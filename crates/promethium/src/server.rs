@@ -255,6 +255,12 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     notifier.observe_latency(metrics.notification_latency.clone());
     scrape.observe_intervals(metrics.interval_length.clone());
+    let tolerance = model::parse_duration(&args.scrape_timestamp_tolerance)
+        .map_err(|e| anyhow::anyhow!("parse --scrape.timestamp-tolerance: {e}"))?;
+    scrape.align_timestamps(
+        args.scrape_adjust_timestamps
+            .then(|| std::time::Duration::from_millis(tolerance.max(0) as u64)),
+    );
     let flag_ms = |v: &str, default: i64| model::parse_duration(v).unwrap_or(default);
     let rules = Arc::new(rules::Manager::new(rules::ManagerOptions {
         query: Arc::new(promtool::engine_query::EngineQuery {

@@ -29,6 +29,9 @@ pub struct ScrapeStats {
     pub out_of_bounds: AtomicU64,
     /// Where the loops report the time between their scrapes (set once by [`Manager::observe_intervals`]).
     pub(crate) intervals: OnceLock<Arc<dyn IntervalObserver>>,
+    /// How far a scrape's timestamp may be moved onto its schedule (set once by [`Manager::align_timestamps`];
+    /// Prometheus's default, 2 ms, when unset).
+    pub(crate) align_tolerance: OnceLock<Option<std::time::Duration>>,
 }
 
 /// Told the actual time between the starts of consecutive scrapes of each target, for
@@ -110,6 +113,14 @@ impl Manager {
     /// observer set is used).
     pub fn observe_intervals(&self, o: Arc<dyn IntervalObserver>) {
         let _ = self.stats.intervals.set(o);
+    }
+
+    /// Sets how scrape timestamps are aligned (`--scrape.adjust-timestamps`, `--scrape.timestamp-tolerance`):
+    /// with `Some(tolerance)`, a scrape that starts within `tolerance` (at most 1 % of the interval) of its
+    /// scheduled time is stamped with the scheduled time, so timestamps of a series are exactly one interval
+    /// apart and cost the chunk encoding one bit each; `None` stamps the actual start. Only the first call counts.
+    pub fn align_timestamps(&self, tolerance: Option<std::time::Duration>) {
+        let _ = self.stats.align_tolerance.set(tolerance);
     }
 
     /// Applies a new set of pools: removed pools stop (with staleness markers), changed pools restart their

@@ -124,6 +124,29 @@ pub(crate) struct ScrapeLoop {
     interval_label: String,
     /// When the previous scrape started.
     last_start: Option<Instant>,
+    /// The scheduled time of the latest scrape (ms), for timestamp alignment.
+    aligned_ms: Option<i64>,
+}
+
+/// Prometheus's default `--scrape.timestamp-tolerance`.
+const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_millis(2);
+
+/// The timestamp of a scrape starting at `now_ms` when the previous scheduled time was `aligned` (ms): that
+/// schedule moved on by whole intervals, and `now_ms` replaced by it when within `tolerance` (capped at 1 % of
+/// the interval). Returns the timestamp and the new scheduled time.
+pub(crate) fn align_timestamp(
+    now_ms: i64,
+    aligned: Option<i64>,
+    interval: Duration,
+    tolerance: Duration,
+) -> (i64, i64) {
+    let Some(mut a) = aligned else { return (now_ms, now_ms) };
+    let interval_ms = (interval.as_millis() as i64).max(1);
+    let tol_ms = tolerance.min(interval / 100).as_millis() as i64;
+    if now_ms - a >= interval_ms {
+        a += (now_ms - a) / interval_ms * interval_ms;
+    }
+    if now_ms - a <= tol_ms { (a, a) } else { (now_ms, a) }
 }
 
 fn now_ms() -> i64 {
@@ -157,6 +180,7 @@ impl ScrapeLoop {
             iteration: 0,
             interval_label: model::format_go_duration(interval),
             last_start: None,
+            aligned_ms: None,
         }
     }
 
@@ -194,7 +218,14 @@ impl ScrapeLoop {
         }
         self.last_start = Some(started);
         let wall = SystemTime::now();
-        let ts = now_ms();
+        let mut ts = now_ms();
+        let tolerance =
+            *self.stats.align_tolerance.get().unwrap_or(&Some(DEFAULT_TIMESTAMP_TOLERANCE));
+        if let Some(tol) = tolerance {
+            let (t, a) = align_timestamp(ts, self.aligned_ms, self.interval, tol);
+            ts = t;
+            self.aligned_ms = Some(a);
+        }
         let fetched = match &self.forced_error {
             Some(e) => Err(e.clone()),
             None => self.fetch().await,

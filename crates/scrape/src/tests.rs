@@ -386,3 +386,21 @@ async fn every_scrape_after_the_first_reports_its_interval() {
     assert_eq!(got[0].0, "1s");
     assert!(got[0].1 >= Duration::from_millis(50), "{got:?}");
 }
+
+#[test]
+fn scrape_timestamps_snap_to_the_schedule_within_the_tolerance() {
+    use crate::scrape_loop::align_timestamp;
+    let (sec, tol) = (Duration::from_secs(1), Duration::from_millis(2));
+    // The first scrape sets the schedule.
+    assert_eq!(align_timestamp(10_000, None, sec, tol), (10_000, 10_000));
+    // Up to 2 ms late: the scheduled time; early or 3 ms late: the actual time, schedule kept.
+    assert_eq!(align_timestamp(11_002, Some(10_000), sec, tol), (11_000, 11_000));
+    assert_eq!(align_timestamp(11_999, Some(11_000), sec, tol), (11_999, 11_000));
+    assert_eq!(align_timestamp(12_003, Some(11_000), sec, tol), (12_003, 12_000));
+    // A skipped tick moves the schedule on by whole intervals.
+    assert_eq!(align_timestamp(15_001, Some(12_000), sec, tol), (15_000, 15_000));
+    // The tolerance is capped at 1 % of the interval: 1 ms at 100 ms.
+    let fast = Duration::from_millis(100);
+    assert_eq!(align_timestamp(1_102, Some(1_000), fast, tol), (1_102, 1_100));
+    assert_eq!(align_timestamp(1_201, Some(1_100), fast, tol), (1_200, 1_200));
+}
