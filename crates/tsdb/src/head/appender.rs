@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use model::{Exemplar, Labels, Timestamp, Value};
 use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
 
-use super::Inner;
 use super::series::{Series, value_bits};
+use super::{Counters, Inner};
 
 pub(crate) struct HeadAppender {
     head: Arc<Inner>,
@@ -40,6 +40,7 @@ impl Appender for HeadAppender {
         _opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
         if t < self.head.min_valid_time.load(Ordering::Relaxed) {
+            Counters::rejected(&self.head.counters.out_of_bounds, &value);
             return Err(AppendError::OutOfBounds);
         }
         let series = match self.head.series_by_ref(series_ref).filter(|s| s.labels == *labels) {
@@ -57,7 +58,7 @@ impl Appender for HeadAppender {
         };
         if let Some((lt, lbits)) = newest {
             if t < lt {
-                self.head.counters.out_of_order.fetch_add(1, Ordering::Relaxed);
+                Counters::rejected(&self.head.counters.out_of_order, &value);
                 return Err(AppendError::OutOfOrderSample);
             }
             if t == lt {
@@ -132,7 +133,7 @@ impl Appender for HeadAppender {
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         let (mut floats, mut hists) = (0u64, 0u64);
         for (s, t, v) in &pending {
-            if s.append(*t, v) {
+            if s.append(*t, v, &h.counters.chunks) {
                 min = min.min(*t);
                 max = max.max(*t);
                 if matches!(v, Value::Float(_)) {

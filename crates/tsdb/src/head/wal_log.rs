@@ -18,10 +18,11 @@ use rustc_hash::FxHashMap as HashMap;
 use super::Inner;
 use super::series::Series;
 use crate::error::Error;
+use crate::metrics::DurationTotals;
 use crate::wal::checkpoint::{self, CheckpointOptions};
 use crate::wal::{
     CheckpointStats, Record, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
-    RefSample, RefSeries, RefTombstone, Wal, WalOptions,
+    RefSample, RefSeries, RefTombstone, Wal, WalOptions, WalWriterStats,
 };
 
 /// WAL references to series during a replay. References are dense (Prometheus and we count from 1), so
@@ -121,7 +122,7 @@ impl WalBuffers {
 }
 
 /// Figures of a head's WAL for the `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WalStats {
     /// The segment being written.
     pub segment_current: u32,
@@ -129,15 +130,20 @@ pub struct WalStats {
     pub storage_size_bytes: u64,
     /// Commits whose log write failed.
     pub writes_failed: u64,
-    /// WAL truncations (checkpoint and segment deletion) attempted.
-    pub truncations: u64,
-    /// WAL truncations that failed.
-    pub truncations_failed: u64,
-    /// Checkpoints written.
-    pub checkpoints_created: u64,
-    /// Checkpoints that failed.
-    pub checkpoints_failed: u64,
-    /// Damaged segments repaired when the head was opened.
+    /// Page writes, completed pages, fsyncs and segment truncations of the log.
+    pub writer: WalWriterStats,
+    /// Checkpoint creations attempted (at head truncation, when there were segments to fold in).
+    pub checkpoint_creations: u64,
+    /// Checkpoint creations that failed.
+    pub checkpoint_creations_failed: u64,
+    /// Deletions of the checkpoints older than a new one attempted.
+    pub checkpoint_deletions: u64,
+    /// Deletions of older checkpoints that failed.
+    pub checkpoint_deletions_failed: u64,
+    /// Durations of the WAL truncations that wrote a checkpoint (checkpoint, segment and checkpoint deletion).
+    pub truncate_duration: DurationTotals,
+    /// Damage found: segments repaired or missing when the head was opened, checkpoints that failed on
+    /// damaged segments.
     pub corruptions: u64,
 }
 
@@ -266,7 +272,7 @@ pub(crate) fn replay(
             return;
         }
         let is_float = matches!(v, Value::Float(_));
-        if s.append(t, &v) {
+        if s.append(t, &v, &head.counters.chunks) {
             min = min.min(t);
             max = max.max(t);
             if is_float {
@@ -324,7 +330,7 @@ pub(crate) fn replay(
             Record::Tombstones(stones) => {
                 for st in stones {
                     if let Some(s) = refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt);
+                        s.delete(st.mint, st.maxt, &head.counters.chunks);
                     }
                 }
             }
@@ -373,6 +379,7 @@ pub(crate) fn truncate(
     hw: &parking_lot::Mutex<HeadWal>,
     mint: i64,
 ) -> Result<Option<CheckpointStats>, Error> {
+    let started = Instant::now();
     let (dir, opts, first, last) = {
         let mut hw = hw.lock();
         let Some((first, last)) = hw.wal.segments()? else {
@@ -395,9 +402,31 @@ pub(crate) fn truncate(
     let live: rustc_hash::FxHashSet<u64> = head.by_ref.read().keys().copied().collect();
     let cp_opts =
         CheckpointOptions { segment_size: opts.segment_size, compression: opts.compression };
-    let stats =
-        checkpoint::write_checkpoint(&dir, first, last, |r| live.contains(&r), mint, cp_opts)?;
-    hw.lock().wal.truncate(last + 1)?;
+    hw.lock().stats.checkpoint_creations += 1;
+    let created =
+        checkpoint::create_checkpoint(&dir, first, last, |r| live.contains(&r), mint, cp_opts);
+    let stats = match created {
+        Ok(stats) => stats,
+        Err(e) => {
+            let mut hw = hw.lock();
+            hw.stats.checkpoint_creations_failed += 1;
+            if matches!(e, Error::WalCorruption(_)) {
+                hw.stats.corruptions += 1;
+            }
+            return Err(e);
+        }
+    };
+    // As in Prometheus, a failed segment deletion does not keep the older checkpoints: a later truncation
+    // deletes what is left, and replay ignores segments a checkpoint supersedes.
+    let mut hw = hw.lock();
+    let truncated = hw.wal.truncate(last + 1);
+    hw.stats.checkpoint_deletions += 1;
+    let deleted = checkpoint::delete_checkpoints(&dir, last);
+    if deleted.is_err() {
+        hw.stats.checkpoint_deletions_failed += 1;
+    }
+    hw.stats.truncate_duration.observe(started.elapsed());
+    truncated.and(deleted)?;
     Ok(Some(stats))
 }
 
