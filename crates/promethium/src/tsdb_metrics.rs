@@ -408,3 +408,166 @@ fn plain_summary(out: &mut String, name: &str, help: &str, d: tsdb::DurationTota
     let _ = writeln!(out, "{name}_sum {}", crate::duration_metrics::fmt_float(d.sum_seconds));
     let _ = writeln!(out, "{name}_count {}", d.count);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::collector::Collector;
+    use prometheus_client::registry::Registry;
+    use storage::{AppendOptions, Appendable};
+
+    #[derive(Debug)]
+    struct Tsdb(tsdb::Db);
+
+    impl Collector for Tsdb {
+        fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result {
+            encode(&mut e, self.0.head(), &self.0, 0.5)
+        }
+    }
+
+    /// The text of every `prometheus_tsdb_*` metric after `hours` of samples and a compaction.
+    fn exported(dir: &std::path::Path, hours: i64) -> String {
+        const HOUR: i64 = 3600 * 1000;
+        let opts = tsdb::DbOptions {
+            wal: tsdb::wal::WalOptions {
+                segment_size: 4 * tsdb::wal::PAGE_SIZE as u64,
+                ..Default::default()
+            },
+            block_range: HOUR,
+            max_block_duration: HOUR,
+            retention_ms: 2 * HOUR,
+            ..Default::default()
+        };
+        let (db, _) = tsdb::Db::open(dir, opts).unwrap();
+        let o = AppendOptions::default();
+        let mut t = 0;
+        while t < hours * HOUR {
+            let mut app = db.appender();
+            for i in 0..50 {
+                let l = model::Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]);
+                app.append(0, &l, 0, t, model::Value::Float(1.0), &o).unwrap();
+            }
+            app.commit().unwrap();
+            t += 15_000;
+        }
+        let l = model::Labels::from_pairs([("__name__", "m"), ("i", "0")]);
+        let mut app = db.appender();
+        assert!(app.append(0, &l, 0, 0, model::Value::Float(1.0), &o).is_err());
+        app.rollback().unwrap();
+        db.compact().unwrap();
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Tsdb(db.clone())));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        TsdbSummaries::new(db.head().clone()).render(&mut out);
+        out
+    }
+
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn exports_prometheus_names_types_and_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = exported(dir.path(), 6);
+        // Every metric with Prometheus's type (OpenMetrics names counters without `_total` in TYPE lines).
+        for (name, ty) in [
+            ("prometheus_tsdb_head_series", "gauge"),
+            ("prometheus_tsdb_head_chunks", "gauge"),
+            ("prometheus_tsdb_head_min_time", "gauge"),
+            ("prometheus_tsdb_head_max_time", "gauge"),
+            ("prometheus_tsdb_head_min_time_seconds", "gauge"),
+            ("prometheus_tsdb_head_max_time_seconds", "gauge"),
+            ("prometheus_tsdb_head_series_created", "counter"),
+            ("prometheus_tsdb_head_series_removed", "counter"),
+            ("prometheus_tsdb_head_chunks_created", "counter"),
+            ("prometheus_tsdb_head_chunks_removed", "counter"),
+            ("prometheus_tsdb_head_truncations", "counter"),
+            ("prometheus_tsdb_head_samples_appended", "counter"),
+            ("prometheus_tsdb_out_of_order_samples", "counter"),
+            ("prometheus_tsdb_out_of_bound_samples", "counter"),
+            ("prometheus_tsdb_head_gc_duration_seconds", "summary"),
+            ("prometheus_tsdb_wal_segment_current", "gauge"),
+            ("prometheus_tsdb_wal_storage_size_bytes", "gauge"),
+            ("prometheus_tsdb_wal_writes_failed", "counter"),
+            ("prometheus_tsdb_wal_page_flushes", "counter"),
+            ("prometheus_tsdb_wal_completed_pages", "counter"),
+            ("prometheus_tsdb_wal_truncations", "counter"),
+            ("prometheus_tsdb_wal_truncations_failed", "counter"),
+            ("prometheus_tsdb_wal_corruptions", "counter"),
+            ("prometheus_tsdb_wal_fsync_duration_seconds", "summary"),
+            ("prometheus_tsdb_wal_truncate_duration_seconds", "summary"),
+            ("prometheus_tsdb_checkpoint_creations", "counter"),
+            ("prometheus_tsdb_checkpoint_creations_failed", "counter"),
+            ("prometheus_tsdb_checkpoint_deletions", "counter"),
+            ("prometheus_tsdb_checkpoint_deletions_failed", "counter"),
+            ("prometheus_tsdb_data_replay_duration_seconds", "gauge"),
+            ("prometheus_tsdb_blocks_loaded", "gauge"),
+            ("prometheus_tsdb_storage_blocks_bytes", "gauge"),
+            ("prometheus_tsdb_symbol_table_size_bytes", "gauge"),
+            ("prometheus_tsdb_lowest_timestamp", "gauge"),
+            ("prometheus_tsdb_lowest_timestamp_seconds", "gauge"),
+            ("prometheus_tsdb_compaction_populating_block", "gauge"),
+            ("prometheus_tsdb_retention_limit_bytes", "gauge"),
+            ("prometheus_tsdb_retention_limit_seconds", "gauge"),
+            ("prometheus_tsdb_compactions_triggered", "counter"),
+            ("prometheus_tsdb_compactions", "counter"),
+            ("prometheus_tsdb_compactions_failed", "counter"),
+            ("prometheus_tsdb_vertical_compactions", "counter"),
+            ("prometheus_tsdb_reloads", "counter"),
+            ("prometheus_tsdb_reloads_failures", "counter"),
+            ("prometheus_tsdb_time_retentions", "counter"),
+            ("prometheus_tsdb_size_retentions", "counter"),
+            ("prometheus_tsdb_compaction_duration_seconds", "histogram"),
+            ("prometheus_tsdb_compaction_chunk_size_bytes", "histogram"),
+            ("prometheus_tsdb_compaction_chunk_samples", "histogram"),
+            ("prometheus_tsdb_compaction_chunk_range_seconds", "histogram"),
+        ] {
+            let line = format!("# TYPE {name} {ty}");
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert_eq!(text.matches(&format!("# TYPE {name} ")).count(), 1, "{name} twice");
+        }
+        assert_eq!(value(&text, "prometheus_tsdb_out_of_order_samples_total{type=\"float\"}"), 1.0);
+        assert_eq!(
+            value(&text, "prometheus_tsdb_out_of_order_samples_total{type=\"histogram\"}"),
+            0.0
+        );
+        assert_eq!(value(&text, "prometheus_tsdb_out_of_bound_samples_total{type=\"float\"}"), 0.0);
+        assert_eq!(
+            value(&text, "prometheus_tsdb_head_samples_appended_total{type=\"float\"}"),
+            72000.0
+        );
+        // Five blocks cut from the head, three of them then beyond the 2 h retention, in one run.
+        assert_eq!(value(&text, "prometheus_tsdb_compactions_total"), 5.0);
+        assert_eq!(value(&text, "prometheus_tsdb_compaction_duration_seconds_count"), 5.0);
+        assert_eq!(value(&text, "prometheus_tsdb_vertical_compactions_total"), 0.0);
+        assert_eq!(value(&text, "prometheus_tsdb_time_retentions_total"), 1.0);
+        assert_eq!(value(&text, "prometheus_tsdb_reloads_total"), 2.0);
+        assert_eq!(value(&text, "prometheus_tsdb_blocks_loaded"), 2.0);
+        assert_eq!(value(&text, "prometheus_tsdb_head_truncations_total"), 5.0);
+        assert_eq!(value(&text, "prometheus_tsdb_head_gc_duration_seconds_count"), 5.0);
+        assert_eq!(value(&text, "prometheus_tsdb_retention_limit_seconds"), 7200.0);
+        assert!(value(&text, "prometheus_tsdb_head_chunks_removed_total") > 0.0);
+        assert!(value(&text, "prometheus_tsdb_compaction_chunk_samples_count") > 0.0);
+        assert!(value(&text, "prometheus_tsdb_compaction_chunk_samples_bucket{le=\"+Inf\"}") > 0.0);
+        let checkpoints = value(&text, "prometheus_tsdb_checkpoint_creations_total");
+        assert!(checkpoints > 0.0, "{text}");
+        assert_eq!(value(&text, "prometheus_tsdb_checkpoint_deletions_total"), checkpoints);
+        assert_eq!(value(&text, "prometheus_tsdb_wal_truncations_total"), checkpoints);
+        assert_eq!(
+            value(&text, "prometheus_tsdb_wal_truncate_duration_seconds_count"),
+            checkpoints
+        );
+        assert!(value(&text, "prometheus_tsdb_wal_page_flushes_total") >= 1440.0);
+        assert!(value(&text, "prometheus_tsdb_wal_completed_pages_total") > 0.0);
+        let fsyncs = value(&text, "prometheus_tsdb_wal_fsync_duration_seconds_count");
+        assert!(fsyncs > 0.0);
+        let q = value(&text, "prometheus_tsdb_wal_fsync_duration_seconds{quantile=\"0.99\"}");
+        assert!(q >= 0.0, "the window holds the fsyncs: {q}");
+    }
+}
