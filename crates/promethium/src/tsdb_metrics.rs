@@ -76,6 +76,12 @@ fn encode_head(e: &mut DescriptorEncoder<'_>, head: &tsdb::Head) -> Result {
     let empty = st.series == 0;
     gauge(
         e,
+        "prometheus_tsdb_head_active_appenders",
+        "Number of currently active appender transactions",
+        st.active_appenders as f64,
+    )?;
+    gauge(
+        e,
         "prometheus_tsdb_head_series",
         "Total number of series in the head block.",
         st.series as f64,
@@ -479,6 +485,7 @@ mod tests {
         for (name, ty) in [
             ("prometheus_tsdb_head_series", "gauge"),
             ("prometheus_tsdb_head_chunks", "gauge"),
+            ("prometheus_tsdb_head_active_appenders", "gauge"),
             ("prometheus_tsdb_head_min_time", "gauge"),
             ("prometheus_tsdb_head_max_time", "gauge"),
             ("prometheus_tsdb_head_min_time_seconds", "gauge"),

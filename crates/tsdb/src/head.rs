@@ -54,6 +54,8 @@ pub struct HeadStats {
     pub series_created: u64,
     /// Series removed by garbage collection since start.
     pub series_removed: u64,
+    /// Appenders open now (`prometheus_tsdb_head_active_appenders`).
+    pub active_appenders: u64,
     /// Float chunks started since start (`prometheus_tsdb_head_chunks_created_total`).
     pub chunks_created: u64,
     /// Float chunks dropped since start by garbage collection and deletion (`_chunks_removed_total`).
@@ -97,6 +99,8 @@ struct Counters {
     histograms_appended: AtomicU64,
     series_created: AtomicU64,
     series_removed: AtomicU64,
+    /// Appenders created and not yet committed, rolled back or dropped.
+    active_appenders: AtomicU64,
     chunks: ChunkCounters,
     /// Out-of-order floats and histograms rejected.
     out_of_order: [AtomicU64; 2],
@@ -278,6 +282,7 @@ impl Head {
             histograms_appended: c.histograms_appended.load(Ordering::Relaxed),
             series_created: c.series_created.load(Ordering::Relaxed),
             series_removed: c.series_removed.load(Ordering::Relaxed),
+            active_appenders: c.active_appenders.load(Ordering::Relaxed),
             chunks_created: c.chunks.created.load(Ordering::Relaxed),
             chunks_removed: c.chunks.removed.load(Ordering::Relaxed),
             out_of_order_samples: c.out_of_order[0].load(Ordering::Relaxed),

@@ -20,12 +20,19 @@ pub(crate) struct HeadAppender {
 
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
+        head.counters.active_appenders.fetch_add(1, Ordering::Relaxed);
         HeadAppender {
             head,
             pending: Vec::new(),
             latest: HashMap::default(),
             exemplars: Vec::new(),
         }
+    }
+}
+
+impl Drop for HeadAppender {
+    fn drop(&mut self) {
+        self.head.counters.active_appenders.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -112,7 +119,13 @@ impl Appender for HeadAppender {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        let HeadAppender { head: h, pending, exemplars, .. } = *self;
+        let mut this = *self;
+        let (h, pending, exemplars) = (
+            this.head.clone(),
+            std::mem::take(&mut this.pending),
+            std::mem::take(&mut this.exemplars),
+        );
+        drop(this);
         if pending.is_empty() && exemplars.is_empty() {
             return Ok(());
         }

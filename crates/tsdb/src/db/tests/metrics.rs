@@ -26,6 +26,9 @@ fn counters_follow_appends_compaction_wal_truncation_and_retention() {
     o.retention_ms = 2 * HOUR;
     let (db, _) = Db::open(dir.path(), o).unwrap();
     assert_eq!(db.stats().reloads, 1, "opening loads the block set");
+    let app = db.appender();
+    assert_eq!(db.head().stats().active_appenders, 1);
+    drop(app);
     // 6 h of 15 s samples: 1440 per series, 12 head chunks of 120 each.
     ingest(&db, 0, 6, 50);
     let h = db.head().stats();
@@ -38,6 +41,7 @@ fn counters_follow_appends_compaction_wal_truncation_and_retention() {
     assert_eq!(rejected(&db, last - 2, histogram()), AppendError::OutOfOrderSample);
     let h = db.head().stats();
     assert_eq!((h.out_of_order_samples, h.out_of_order_histograms), (1, 2));
+    assert_eq!(h.active_appenders, 0, "committed, rolled back or dropped");
 
     let w = db.head().wal_stats().unwrap();
     assert!(w.writer.page_flushes >= 1440, "one page write per commit at least: {w:?}");
