@@ -65,7 +65,8 @@ impl DurationMetric {
         self.observe_at(d.as_secs_f64(), Instant::now());
     }
 
-    fn observe_at(&self, v: f64, now: Instant) {
+    /// Records an observation of `v` seconds made at `now`.
+    pub(crate) fn observe_at(&self, v: f64, now: Instant) {
         let mut g = self.inner.lock();
         g.sum += v;
         g.count += 1;
@@ -138,6 +139,25 @@ impl DurationMetric {
         }
         let _ = writeln!(out, "{}_sum{} {}", self.summary_name, braces(labels), fmt_float(sum));
         let _ = writeln!(out, "{}_count{} {count}", self.summary_name, braces(labels));
+    }
+
+    /// Appends the summary with its header, quantiles from the window but `sum` and `count` as given (for
+    /// observations whose exact totals are kept elsewhere, while only a sample of them reaches the window).
+    pub(crate) fn render_summary_totals(&self, out: &mut String, sum: f64, count: u64) {
+        let (qs, _, _) = self.quantiles(Instant::now());
+        let _ = writeln!(out, "# HELP {} {}", self.summary_name, self.help);
+        let _ = writeln!(out, "# TYPE {} summary", self.summary_name);
+        for (q, v) in qs {
+            let _ = writeln!(
+                out,
+                "{}{{quantile=\"{}\"}} {}",
+                self.summary_name,
+                fmt_float(q),
+                fmt_float(v)
+            );
+        }
+        let _ = writeln!(out, "{}_sum {}", self.summary_name, fmt_float(sum));
+        let _ = writeln!(out, "{}_count {count}", self.summary_name);
     }
 
     /// Appends the histogram's lines (with its header if `with_header`).
@@ -282,7 +302,7 @@ fn expire(window: &mut VecDeque<(Instant, Vec<f64>, u64)>, now: Instant) {
     }
 }
 
-fn fmt_float(v: f64) -> String {
+pub(crate) fn fmt_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {

@@ -12,6 +12,7 @@ mod process;
 mod server;
 mod storage;
 mod tool;
+mod tsdb_metrics;
 
 use clap::Parser;
 

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -51,6 +50,8 @@ pub(crate) struct Metrics {
     pub(crate) notification_latency: Arc<NotificationLatency>,
     /// Actual times between scrapes per configured interval (`prometheus_target_interval_length_*`).
     pub(crate) interval_length: Arc<IntervalLength>,
+    /// The storage's summaries, once the storage is registered.
+    tsdb_summaries: Option<crate::tsdb_metrics::TsdbSummaries>,
 }
 
 impl Metrics {
@@ -106,6 +107,7 @@ impl Metrics {
             group_eval,
             notification_latency: Arc::new(NotificationLatency::default()),
             interval_length: Arc::new(IntervalLength::default()),
+            tsdb_summaries: None,
         }
     }
 
@@ -130,6 +132,9 @@ impl Metrics {
         self.group_eval.render(&mut out, "", true);
         self.notification_latency.render(&mut out);
         self.interval_length.render(&mut out);
+        if let Some(t) = &self.tsdb_summaries {
+            t.render(&mut out);
+        }
         out.push_str("# EOF\n");
         out
     }
@@ -146,71 +151,7 @@ struct ComponentCollector {
 
 impl Collector for ComponentCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let st = self.storage.stats();
-        let gauges = [
-            (
-                "prometheus_tsdb_head_series",
-                "Total number of series in the head block.",
-                st.series as f64,
-            ),
-            (
-                "prometheus_tsdb_head_chunks",
-                "Total number of chunks in the head block.",
-                st.chunks as f64,
-            ),
-            (
-                "prometheus_tsdb_head_min_time",
-                "Minimum time bound of the head block.",
-                if st.series == 0 { 0.0 } else { st.min_time as f64 },
-            ),
-            (
-                "prometheus_tsdb_head_max_time",
-                "Maximum timestamp of the head block.",
-                if st.series == 0 { 0.0 } else { st.max_time as f64 },
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let g = ConstGauge::new(v);
-            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
-        }
-        let head_counters = [
-            (
-                "prometheus_tsdb_head_series_created",
-                "Total number of series created in the head",
-                st.series_created,
-            ),
-            (
-                "prometheus_tsdb_head_series_removed",
-                "Total number of series removed in the head",
-                st.series_removed,
-            ),
-            (
-                "prometheus_tsdb_out_of_order_samples",
-                "Total number of out of order samples ingestion failed attempts due to out of order being disabled.",
-                st.out_of_order_samples,
-            ),
-        ];
-        for (name, help, v) in head_counters {
-            let c = ConstCounter::new(v);
-            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
-        }
-        let appended = Family::<Vec<(String, String)>, Counter>::default();
-        appended
-            .get_or_create(&vec![("type".to_string(), "float".to_string())])
-            .inc_by(st.samples_appended);
-        appended
-            .get_or_create(&vec![("type".to_string(), "histogram".to_string())])
-            .inc_by(st.histograms_appended);
-        appended.encode(encoder.encode_descriptor(
-            "prometheus_tsdb_head_samples_appended",
-            "Total number of appended samples.",
-            None,
-            appended.metric_type(),
-        )?)?;
-        if let Some(w) = self.storage.wal_stats() {
-            encode_wal(&mut encoder, &w, self.replay_seconds)?;
-        }
-        encode_db(&mut encoder, &self.db)?;
+        crate::tsdb_metrics::encode(&mut encoder, &self.storage, &self.db, self.replay_seconds)?;
         let counters = [
             (
                 "prometheus_target_scrapes_exceeded_sample_limit",
@@ -241,129 +182,6 @@ impl Collector for ComponentCollector {
     }
 }
 
-/// The `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` metrics.
-fn encode_wal(
-    encoder: &mut DescriptorEncoder<'_>,
-    w: &tsdb::WalStats,
-    replay_seconds: f64,
-) -> Result<(), std::fmt::Error> {
-    let gauges = [
-        (
-            "prometheus_tsdb_wal_segment_current",
-            "Write log segment index that TSDB is currently writing to.",
-            i64::from(w.segment_current),
-        ),
-        (
-            "prometheus_tsdb_wal_storage_size_bytes",
-            "Size of the write log directory.",
-            i64::try_from(w.storage_size_bytes).unwrap_or(i64::MAX),
-        ),
-    ];
-    for (name, help, v) in gauges {
-        let g = ConstGauge::new(v);
-        g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
-    }
-    let g = ConstGauge::new(replay_seconds);
-    g.encode(encoder.encode_descriptor(
-        "prometheus_tsdb_data_replay_duration_seconds",
-        "Time taken to replay the data on disk.",
-        None,
-        g.metric_type(),
-    )?)?;
-    let counters = [
-        (
-            "prometheus_tsdb_wal_writes_failed",
-            "Total number of write log writes that failed.",
-            w.writes_failed,
-        ),
-        (
-            "prometheus_tsdb_wal_truncations",
-            "Total number of write log truncations attempted.",
-            w.truncations,
-        ),
-        (
-            "prometheus_tsdb_wal_truncations_failed",
-            "Total number of write log truncations that failed.",
-            w.truncations_failed,
-        ),
-        (
-            "prometheus_tsdb_checkpoint_creations",
-            "Total number of checkpoint creations attempted.",
-            w.checkpoints_created + w.checkpoints_failed,
-        ),
-        (
-            "prometheus_tsdb_checkpoint_creations_failed",
-            "Total number of checkpoint creations that failed.",
-            w.checkpoints_failed,
-        ),
-        ("prometheus_tsdb_wal_corruptions", "Total number of WAL corruptions.", w.corruptions),
-    ];
-    for (name, help, v) in counters {
-        let c = ConstCounter::new(v);
-        c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
-    }
-    Ok(())
-}
-
-/// The `prometheus_tsdb_*` block, compaction and retention metrics.
-fn encode_db(encoder: &mut DescriptorEncoder<'_>, db: &tsdb::Db) -> Result<(), std::fmt::Error> {
-    let st = db.stats();
-    let lowest = db.min_time();
-    let gauges = [
-        (
-            "prometheus_tsdb_blocks_loaded",
-            "Number of currently loaded data blocks",
-            db.blocks().len() as i64,
-        ),
-        (
-            "prometheus_tsdb_storage_blocks_bytes",
-            "The number of bytes that are currently used for local storage by all blocks.",
-            i64::try_from(db.blocks_bytes()).unwrap_or(i64::MAX),
-        ),
-        (
-            "prometheus_tsdb_lowest_timestamp",
-            "Lowest timestamp value stored in the database. The unit is decided by the library consumer.",
-            if lowest == i64::MAX { 0 } else { lowest },
-        ),
-    ];
-    for (name, help, v) in gauges {
-        let g = ConstGauge::new(v);
-        g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
-    }
-    let counters = [
-        (
-            "prometheus_tsdb_compactions",
-            "Total number of compactions that were executed for the partition.",
-            st.compactions,
-        ),
-        (
-            "prometheus_tsdb_compactions_failed",
-            "Total number of compactions that failed for the partition.",
-            st.compactions_failed,
-        ),
-        (
-            "prometheus_tsdb_head_truncations",
-            "Total number of head truncations attempted.",
-            st.head_truncations,
-        ),
-        (
-            "prometheus_tsdb_time_retentions",
-            "The number of times that blocks were deleted because the maximum time limit was exceeded.",
-            st.time_retentions,
-        ),
-        (
-            "prometheus_tsdb_size_retentions",
-            "The number of times that blocks were deleted because the maximum number of bytes was exceeded.",
-            st.size_retentions,
-        ),
-    ];
-    for (name, help, v) in counters {
-        let c = ConstCounter::new(v);
-        c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
-    }
-    Ok(())
-}
-
 /// Registers the collectors of the storage and scrape components.
 pub(crate) fn register_components(app: &crate::server::App) {
     let c = ComponentCollector {
@@ -373,6 +191,8 @@ pub(crate) fn register_components(app: &crate::server::App) {
         scrape: app.scrape.stats(),
     };
     app.metrics.lock().register_collector(Box::new(c));
+    app.metrics.lock().tsdb_summaries =
+        Some(crate::tsdb_metrics::TsdbSummaries::new(app.storage.clone()));
     app.metrics.lock().register_collector(Box::new(crate::alerting_metrics::AlertingCollector {
         rules: app.rules.clone(),
         notifier: app.notifier.clone(),

@@ -38,6 +38,7 @@ use storage::{
 use crate::block::Block;
 use crate::error::Error;
 use crate::head::{Head, HeadOptions, WalReplayStats};
+use crate::metrics::Histogram;
 use crate::wal::WalOptions;
 
 /// Prometheus's default block range (and head chunk range): 2 hours.
@@ -81,24 +82,58 @@ impl Default for DbOptions {
     }
 }
 
-/// Counters for the `prometheus_tsdb_*` compaction and retention metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Counters for the `prometheus_tsdb_*` compaction, block and retention metrics.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DbStats {
-    /// Compactions: of the head (whether or not it wrote a block) and of blocks
-    /// (`prometheus_tsdb_compactions_total`).
+    /// [`Db::compact`] calls (`prometheus_tsdb_compactions_triggered_total`).
+    pub compactions_triggered: u64,
+    /// Blocks written from the head (by compaction or for a snapshot) and block compactions, failed ones
+    /// included (`prometheus_tsdb_compactions_total`).
     pub compactions: u64,
     /// Compactions that failed.
     pub compactions_failed: u64,
     /// Block compactions of overlapping blocks (`prometheus_tsdb_vertical_compactions_total`).
     pub vertical_compactions: u64,
-    /// Head truncations after a compaction.
-    pub head_truncations: u64,
-    /// Blocks deleted by time retention.
+    /// Seconds each compaction took (`prometheus_tsdb_compaction_duration_seconds`, buckets 1 s × 2^n).
+    pub compaction_duration: Histogram,
+    /// Whether a block is being written now (`prometheus_tsdb_compaction_populating_block`).
+    pub populating_block: bool,
+    /// Bytes of each chunk written from the head (`prometheus_tsdb_compaction_chunk_size_bytes`).
+    pub chunk_size_bytes: Histogram,
+    /// Samples of each chunk written from the head (`prometheus_tsdb_compaction_chunk_samples`).
+    pub chunk_samples: Histogram,
+    /// Time range of each chunk written from the head, in milliseconds as Prometheus observes it despite the
+    /// metric's name (`prometheus_tsdb_compaction_chunk_range_seconds`).
+    pub chunk_range: Histogram,
+    /// Times the block set was re-evaluated: on open and whenever retention ran (after every [`Db::compact`]
+    /// and [`Db::apply_retention`]) (`prometheus_tsdb_reloads_total`).
+    pub reloads: u64,
+    /// Re-evaluations that failed (a block could not be deleted).
+    pub reloads_failed: u64,
+    /// Retention runs that deleted blocks because of the time limit (once per run, as Prometheus counts).
     pub time_retentions: u64,
-    /// Blocks deleted by size retention.
+    /// Retention runs that deleted blocks because of the size limit.
     pub size_retentions: u64,
-    /// Seconds the last compaction took.
-    pub last_compaction_seconds: f64,
+}
+
+impl Default for DbStats {
+    fn default() -> Self {
+        DbStats {
+            compactions_triggered: 0,
+            compactions: 0,
+            compactions_failed: 0,
+            vertical_compactions: 0,
+            compaction_duration: Histogram::exponential(1.0, 2.0, 14),
+            populating_block: false,
+            chunk_size_bytes: Histogram::exponential(32.0, 1.5, 12),
+            chunk_samples: Histogram::exponential(4.0, 1.5, 12),
+            chunk_range: Histogram::exponential(100.0, 4.0, 10),
+            reloads: 0,
+            reloads_failed: 0,
+            time_retentions: 0,
+            size_retentions: 0,
+        }
+    }
 }
 
 /// The database. Cloning shares it.
@@ -134,7 +169,8 @@ impl Db {
                 blocks: RwLock::new(blocks),
                 opts,
                 maintenance: Mutex::new(()),
-                stats: Mutex::new(DbStats::default()),
+                // Opening loaded the block set once.
+                stats: Mutex::new(DbStats { reloads: 1, ..DbStats::default() }),
             }),
         };
         Ok((db, replay))
@@ -160,6 +196,16 @@ impl Db {
         self.inner.stats.lock().clone()
     }
 
+    /// The settings it was opened with.
+    pub fn options(&self) -> &DbOptions {
+        &self.inner.opts
+    }
+
+    /// Bytes the blocks' symbol tables take in memory.
+    pub fn symbol_table_bytes(&self) -> u64 {
+        self.inner.blocks.read().iter().map(|b| b.index().symbol_table_size()).sum()
+    }
+
     /// Bytes of the blocks on disk.
     pub fn blocks_bytes(&self) -> u64 {
         self.inner.blocks.read().iter().map(Block::size).sum()
@@ -177,43 +223,56 @@ impl Db {
         self.retention_locked()
     }
 
+    /// Applies retention, counted as a reload of the block set.
     fn retention_locked(&self) -> Result<usize, Error> {
+        let res = self.apply_retention_locked();
+        let mut st = self.inner.stats.lock();
+        st.reloads += 1;
+        if res.is_err() {
+            st.reloads_failed += 1;
+        }
+        res
+    }
+
+    /// Prometheus's retention: the blocks newest first by end; by time, the first block (the newest never) whose
+    /// end is at least the retention before the newest end goes with every block after it; by size, counting
+    /// the WAL and then each block, the block that crosses the limit goes with every block after it.
+    fn apply_retention_locked(&self) -> Result<usize, Error> {
         let opts = &self.inner.opts;
-        let blocks = self.blocks();
-        let Some(newest) = blocks.iter().map(|b| b.meta().max_time).max() else {
+        let mut blocks = self.blocks();
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.meta().max_time));
+        let Some(newest) = blocks.first().map(|b| b.meta().max_time) else {
             return Ok(0);
         };
-        let mut doomed: Vec<(Block, bool)> = Vec::new();
-        if opts.retention_ms > 0 {
-            for b in &blocks {
-                if newest - b.meta().max_time >= opts.retention_ms {
-                    doomed.push((b.clone(), true));
-                }
-            }
+        let mut doomed_from = blocks.len();
+        let (mut by_time, mut by_size) = (false, false);
+        if opts.retention_ms > 0
+            && let Some(i) =
+                blocks.iter().skip(1).position(|b| newest - b.meta().max_time >= opts.retention_ms)
+        {
+            doomed_from = i + 1;
+            by_time = true;
         }
         if opts.retention_bytes > 0 {
-            let wal = self.inner.head.wal_stats().map_or(0, |w| w.storage_size_bytes);
-            let mut total: u64 = wal + blocks.iter().map(Block::size).sum::<u64>();
-            for b in &blocks {
-                if total <= opts.retention_bytes {
+            let mut total = self.inner.head.wal_stats().map_or(0, |w| w.storage_size_bytes);
+            for (i, b) in blocks.iter().enumerate() {
+                total += b.size();
+                if total > opts.retention_bytes {
+                    doomed_from = doomed_from.min(i);
+                    by_size = true;
                     break;
                 }
-                total = total.saturating_sub(b.size());
-                if !doomed.iter().any(|(d, _)| d.meta().ulid == b.meta().ulid) {
-                    doomed.push((b.clone(), false));
-                }
             }
         }
-        for (b, by_time) in &doomed {
-            self.delete_block(b)?;
+        {
             let mut st = self.inner.stats.lock();
-            if *by_time {
-                st.time_retentions += 1;
-            } else {
-                st.size_retentions += 1;
-            }
+            st.time_retentions += u64::from(by_time);
+            st.size_retentions += u64::from(by_size);
         }
-        Ok(doomed.len())
+        for b in &blocks[doomed_from..] {
+            self.delete_block(b)?;
+        }
+        Ok(blocks.len() - doomed_from)
     }
 
     /// Removes a block from the set and from disk.

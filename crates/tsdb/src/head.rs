@@ -24,9 +24,10 @@ use parking_lot::RwLock;
 use storage::{Appendable, Appender, Querier, Queryable, StorageError};
 
 use crate::error::Error;
+use crate::metrics::DurationTotals;
 use crate::wal::{CheckpointStats, WalOptions};
 use index::Postings;
-use series::Series;
+use series::{ChunkCounters, Series};
 
 const SHARDS: usize = 16;
 
@@ -57,8 +58,24 @@ pub struct HeadStats {
     pub series_created: u64,
     /// Series removed by garbage collection since start.
     pub series_removed: u64,
-    /// Out-of-order samples rejected since start.
+    /// Appenders open now (`prometheus_tsdb_head_active_appenders`).
+    pub active_appenders: u64,
+    /// Float chunks started since start (`prometheus_tsdb_head_chunks_created_total`).
+    pub chunks_created: u64,
+    /// Float chunks dropped since start by garbage collection and deletion (`_chunks_removed_total`).
+    pub chunks_removed: u64,
+    /// Out-of-order float samples rejected since start.
     pub out_of_order_samples: u64,
+    /// Out-of-order histogram samples rejected since start.
+    pub out_of_order_histograms: u64,
+    /// Float samples rejected since start as older than the head's lower bound (out of bounds).
+    pub out_of_bound_samples: u64,
+    /// Histogram samples rejected since start as out of bounds.
+    pub out_of_bound_histograms: u64,
+    /// Garbage collections ([`Head::truncate`]) since start (`prometheus_tsdb_head_truncations_total`).
+    pub truncations: u64,
+    /// How long the garbage collections took (`prometheus_tsdb_head_gc_duration_seconds`).
+    pub gc_duration: DurationTotals,
     /// Lowest timestamp in the head (`i64::MAX` when empty).
     pub min_time: i64,
     /// Highest timestamp in the head (`i64::MIN` when empty).
@@ -86,7 +103,23 @@ struct Counters {
     histograms_appended: AtomicU64,
     series_created: AtomicU64,
     series_removed: AtomicU64,
-    out_of_order: AtomicU64,
+    /// Appenders created and not yet committed, rolled back or dropped.
+    active_appenders: AtomicU64,
+    chunks: ChunkCounters,
+    /// Out-of-order floats and histograms rejected.
+    out_of_order: [AtomicU64; 2],
+    /// Out-of-bounds floats and histograms rejected.
+    out_of_bounds: [AtomicU64; 2],
+    /// Garbage collections and their durations.
+    gc: parking_lot::Mutex<(u64, DurationTotals)>,
+}
+
+impl Counters {
+    /// Counts a sample rejected by `counter` (`out_of_order` or `out_of_bounds`) under its value type.
+    fn rejected(counter: &[AtomicU64; 2], v: &model::Value) {
+        let i = usize::from(!matches!(v, model::Value::Float(_)));
+        counter[i].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -186,10 +219,20 @@ impl Head {
             let w = w.lock();
             let mut stats = w.stats.clone();
             stats.segment_current = w.wal.active_segment();
+            stats.writer = w.wal.stats();
             (stats, w.wal.dir().to_path_buf())
         };
         stats.storage_size_bytes = dir_size(&dir);
         Some(stats)
+    }
+
+    /// Takes the WAL fsync durations observed since the last call (see [`crate::wal::Wal::take_fsync_durations`]);
+    /// empty for a head without a WAL.
+    pub fn take_wal_fsync_durations(&self) -> Vec<(std::time::Instant, f64)> {
+        match &self.inner.wal {
+            Some(w) => w.lock().wal.take_fsync_durations(),
+            None => Vec::new(),
+        }
     }
 
     /// The WAL's first and last segment numbers (`None` without a WAL or segments).
@@ -235,6 +278,7 @@ impl Head {
             chunk_bytes += b;
         }
         let c = &self.inner.counters;
+        let (truncations, gc_duration) = *c.gc.lock();
         HeadStats {
             series: all.len() as u64,
             chunks,
@@ -243,7 +287,15 @@ impl Head {
             histograms_appended: c.histograms_appended.load(Ordering::Relaxed),
             series_created: c.series_created.load(Ordering::Relaxed),
             series_removed: c.series_removed.load(Ordering::Relaxed),
-            out_of_order_samples: c.out_of_order.load(Ordering::Relaxed),
+            active_appenders: c.active_appenders.load(Ordering::Relaxed),
+            chunks_created: c.chunks.created.load(Ordering::Relaxed),
+            chunks_removed: c.chunks.removed.load(Ordering::Relaxed),
+            out_of_order_samples: c.out_of_order[0].load(Ordering::Relaxed),
+            out_of_order_histograms: c.out_of_order[1].load(Ordering::Relaxed),
+            out_of_bound_samples: c.out_of_bounds[0].load(Ordering::Relaxed),
+            out_of_bound_histograms: c.out_of_bounds[1].load(Ordering::Relaxed),
+            truncations,
+            gc_duration,
             min_time: self.inner.min_time.load(Ordering::Relaxed),
             max_time: self.inner.max_time.load(Ordering::Relaxed),
         }
@@ -267,12 +319,20 @@ impl Head {
     /// Garbage collection: drops samples older than `mint` and the series left without samples, and rejects
     /// later appends older than `mint` as out of bounds.
     pub fn truncate(&self, mint: i64) {
+        let started = std::time::Instant::now();
+        self.gc(mint);
+        let mut gc = self.inner.counters.gc.lock();
+        gc.0 += 1;
+        gc.1.observe(started.elapsed());
+    }
+
+    fn gc(&self, mint: i64) {
         self.inner.min_valid_time.fetch_max(mint, Ordering::Relaxed);
         let all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();
         let mut removed = Vec::new();
         let mut new_min = i64::MAX;
         for s in all {
-            match s.truncate(mint) {
+            match s.truncate(mint, &self.inner.counters.chunks) {
                 Some(min) => new_min = new_min.min(min),
                 None => removed.push(s),
             }
@@ -327,7 +387,7 @@ impl Head {
             }
             None => None,
         };
-        Ok(series.iter().filter(|s| s.delete(mint, maxt)).count())
+        Ok(series.iter().filter(|s| s.delete(mint, maxt, &self.inner.counters.chunks)).count())
     }
 
     /// The series of the head sorted by labels (for writing a block).

@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod head;
 mod lock;
+mod metrics;
 pub mod wal;
 
 #[cfg(test)]
@@ -30,3 +31,5 @@ pub use db::{
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{Cardinality, Head, HeadOptions, HeadStats, WalReplayStats, WalStats};
 pub use lock::DirLock;
+pub use metrics::{DurationLog, DurationTotals, Histogram};
+pub use wal::WalWriterStats;

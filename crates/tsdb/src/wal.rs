@@ -123,6 +123,24 @@ pub struct Wal {
     info: OpenInfo,
     buf: Vec<u8>,
     ends: Vec<usize>,
+    truncations: u64,
+    truncations_failed: u64,
+}
+
+/// What a [`Wal`] did since it was opened (Prometheus's `prometheus_tsdb_wal_*` writer metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WalWriterStats {
+    /// Writes of the current page to the segment file: at the end of every batch and whenever a page is
+    /// complete.
+    pub page_flushes: u64,
+    /// Pages written out to their end (full, or padded when a segment is closed).
+    pub completed_pages: u64,
+    /// Fsyncs of segments and how long they took.
+    pub fsync: crate::metrics::DurationTotals,
+    /// [`Wal::truncate`] calls.
+    pub truncations: u64,
+    /// [`Wal::truncate`] calls that failed.
+    pub truncations_failed: u64,
 }
 
 impl Wal {
@@ -201,6 +219,8 @@ impl Wal {
             info,
             buf: Vec::new(),
             ends: Vec::new(),
+            truncations: 0,
+            truncations_failed: 0,
         };
         Ok((wal, replay))
     }
@@ -249,6 +269,24 @@ impl Wal {
     /// What opening found.
     pub fn open_info(&self) -> &OpenInfo {
         &self.info
+    }
+
+    /// What the log did since it was opened.
+    pub fn stats(&self) -> WalWriterStats {
+        let c = self.writer.counters();
+        WalWriterStats {
+            page_flushes: c.page_flushes(),
+            completed_pages: c.completed_pages(),
+            fsync: c.fsync_totals(),
+            truncations: self.truncations,
+            truncations_failed: self.truncations_failed,
+        }
+    }
+
+    /// Takes the fsync durations observed since the last call (the newest few thousand), oldest first, with when
+    /// each fsync ended: for a summary's quantile window.
+    pub fn take_fsync_durations(&mut self) -> Vec<(std::time::Instant, f64)> {
+        self.writer.counters().take_fsync_durations()
     }
 
     /// The segment being written.
@@ -351,6 +389,15 @@ impl Wal {
     /// Deletes the segments numbered below `before` (oldest first). `before` may not exceed the active
     /// segment.
     pub fn truncate(&mut self, before: u32) -> Result<(), Error> {
+        self.truncations += 1;
+        let res = self.truncate_segments(before);
+        if res.is_err() {
+            self.truncations_failed += 1;
+        }
+        res
+    }
+
+    fn truncate_segments(&mut self, before: u32) -> Result<(), Error> {
         if before > self.active_segment() {
             return Err(Error::invalid(
                 "truncate WAL",

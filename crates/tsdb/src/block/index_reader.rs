@@ -175,6 +175,11 @@ impl IndexReader {
         self.symbol_offsets.len()
     }
 
+    /// Bytes the symbol table takes in memory (one offset per symbol; the strings stay in the mapped file).
+    pub fn symbol_table_size(&self) -> u64 {
+        (self.symbol_offsets.len() * std::mem::size_of::<u32>()) as u64
+    }
+
     /// Symbol number `i`.
     pub fn symbol(&self, i: u32) -> Result<&str, Error> {
         let off = *self.symbol_offsets.get(i as usize).ok_or_else(|| {

@@ -62,6 +62,7 @@ impl Db {
     /// the failure is returned after it.
     pub fn compact(&self) -> Result<CompactReport, Error> {
         let _m = self.inner.maintenance.lock();
+        self.inner.stats.lock().compactions_triggered += 1;
         let mut report = CompactReport::default();
         let compacted = self.compact_locked(&mut report);
         let retained = self.retention_locked();
@@ -97,24 +98,10 @@ impl Db {
             let head = &self.inner.head;
             let mint = head.min_time();
             let end = range_end(mint, range);
-            let started = Instant::now();
-            match self.write_head_range(&self.inner.dir.clone(), mint, end) {
-                Ok(Some(block)) => {
-                    let m = block.meta();
-                    report.blocks.push((m.ulid, m.min_time, m.max_time));
-                    self.add_block(block);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.inner.stats.lock().compactions_failed += 1;
-                    return Err(e);
-                }
-            }
-            {
-                let mut st = self.inner.stats.lock();
-                st.compactions += 1;
-                st.head_truncations += 1;
-                st.last_compaction_seconds = started.elapsed().as_secs_f64();
+            if let Some(block) = self.write_head_range(&self.inner.dir.clone(), mint, end)? {
+                let m = block.meta();
+                report.blocks.push((m.ulid, m.min_time, m.max_time));
+                self.add_block(block);
             }
             head.truncate(end);
             head.truncate_wal(end)?;
@@ -125,7 +112,6 @@ impl Db {
     /// Merges the planned blocks and swaps the result in (see the module docs). On failure the parents are
     /// marked as failed, so the leveled planner passes over them.
     fn merge_planned(&self, plan: &Plan) -> Result<BlockMerge, Error> {
-        let started = Instant::now();
         let parents: Vec<Block> = {
             let blocks = self.inner.blocks.read();
             plan.blocks
@@ -136,7 +122,10 @@ impl Db {
         if parents.len() != plan.blocks.len() {
             return Err(Error::block_invalid("compact blocks", "a planned block is gone"));
         }
-        let result = merge_blocks(&self.inner.dir, &parents, self.inner.opts.block_range.max(1))
+        let result = self
+            .counted_compaction(|| {
+                merge_blocks(&self.inner.dir, &parents, self.inner.opts.block_range.max(1))
+            })
             .and_then(|(ulid, stats)| match ulid {
                 Some(u) => {
                     // A result that does not open must not replace its parents on the next open either.
@@ -150,7 +139,6 @@ impl Db {
         let (merged, stats) = match result {
             Ok(r) => r,
             Err(e) => {
-                self.inner.stats.lock().compactions_failed += 1;
                 self.mark_failed(&parents);
                 return Err(e);
             }
@@ -185,12 +173,9 @@ impl Db {
         for p in &parents {
             super::remove_block_dir(p.dir())?;
         }
-        let mut st = self.inner.stats.lock();
-        st.compactions += 1;
         if plan.overlapping {
-            st.vertical_compactions += 1;
+            self.inner.stats.lock().vertical_compactions += 1;
         }
-        st.last_compaction_seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
 
@@ -214,8 +199,35 @@ impl Db {
         }
     }
 
-    /// Writes the head's samples in `[mint, maxt)` as a block in `parent`; `None` when there are none.
+    /// Runs one block write as a compaction for the metrics: the populating flag while it runs, then its
+    /// count, duration and failure (Prometheus counts a compactor run whatever its outcome).
+    fn counted_compaction<T>(&self, write: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+        self.inner.stats.lock().populating_block = true;
+        let started = Instant::now();
+        let res = write();
+        let mut st = self.inner.stats.lock();
+        st.populating_block = false;
+        st.compactions += 1;
+        st.compaction_duration.observe(started.elapsed().as_secs_f64());
+        if res.is_err() {
+            st.compactions_failed += 1;
+        }
+        res
+    }
+
+    /// Writes the head's samples in `[mint, maxt)` as a block in `parent`; `None` when there are none. Counted as
+    /// a compaction, its chunks observed as first-compaction chunks (as Prometheus's level-1 compactions are,
+    /// snapshots included).
     pub(super) fn write_head_range(
+        &self,
+        parent: &std::path::Path,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Option<Block>, Error> {
+        self.counted_compaction(|| self.write_head_block(parent, mint, maxt))
+    }
+
+    fn write_head_block(
         &self,
         parent: &std::path::Path,
         mint: i64,
@@ -239,6 +251,15 @@ impl Db {
             };
             if chunks.is_empty() {
                 continue;
+            }
+            {
+                let mut st = self.inner.stats.lock();
+                for c in &chunks {
+                    let samples = c.data.get(..2).map_or(0, |n| u16::from_be_bytes([n[0], n[1]]));
+                    st.chunk_size_bytes.observe(c.data.len() as f64);
+                    st.chunk_samples.observe(f64::from(samples));
+                    st.chunk_range.observe((c.max_time - c.min_time) as f64);
+                }
             }
             writer.add_series(&s.labels, &chunks)?;
             any = true;

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use model::{Exemplar, Labels, Timestamp, Value};
 use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
 
-use super::Inner;
 use super::series::{Series, value_bits};
+use super::{Counters, Inner};
 
 pub(crate) struct HeadAppender {
     head: Arc<Inner>,
@@ -20,12 +20,19 @@ pub(crate) struct HeadAppender {
 
 impl HeadAppender {
     pub(crate) fn new(head: Arc<Inner>) -> HeadAppender {
+        head.counters.active_appenders.fetch_add(1, Ordering::Relaxed);
         HeadAppender {
             head,
             pending: Vec::new(),
             latest: HashMap::default(),
             exemplars: Vec::new(),
         }
+    }
+}
+
+impl Drop for HeadAppender {
+    fn drop(&mut self) {
+        self.head.counters.active_appenders.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -40,6 +47,7 @@ impl Appender for HeadAppender {
         _opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
         if t < self.head.min_valid_time.load(Ordering::Relaxed) {
+            Counters::rejected(&self.head.counters.out_of_bounds, &value);
             return Err(AppendError::OutOfBounds);
         }
         let series = match self.head.series_by_ref(series_ref).filter(|s| s.labels == *labels) {
@@ -57,7 +65,7 @@ impl Appender for HeadAppender {
         };
         if let Some((lt, lbits)) = newest {
             if t < lt {
-                self.head.counters.out_of_order.fetch_add(1, Ordering::Relaxed);
+                Counters::rejected(&self.head.counters.out_of_order, &value);
                 return Err(AppendError::OutOfOrderSample);
             }
             if t == lt {
@@ -111,7 +119,13 @@ impl Appender for HeadAppender {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        let HeadAppender { head: h, pending, exemplars, .. } = *self;
+        let mut this = *self;
+        let (h, pending, exemplars) = (
+            this.head.clone(),
+            std::mem::take(&mut this.pending),
+            std::mem::take(&mut this.exemplars),
+        );
+        drop(this);
         if pending.is_empty() && exemplars.is_empty() {
             return Ok(());
         }
@@ -132,7 +146,7 @@ impl Appender for HeadAppender {
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         let (mut floats, mut hists) = (0u64, 0u64);
         for (s, t, v) in &pending {
-            if s.append(*t, v) {
+            if s.append(*t, v, &h.counters.chunks) {
                 min = min.min(*t);
                 max = max.max(*t);
                 if matches!(v, Value::Float(_)) {

@@ -149,7 +149,7 @@ impl<'h> Shard<'h> {
             Work::Tombstones(stones) => {
                 for st in stones {
                     if let Some(s) = self.refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt);
+                        s.delete(st.mint, st.maxt, &self.head.counters.chunks);
                     }
                 }
             }
@@ -166,7 +166,7 @@ impl<'h> Shard<'h> {
             self.stats.before_blocks += 1;
             return;
         }
-        if s.append(t, v) {
+        if s.append(t, v, &self.head.counters.chunks) {
             self.min = self.min.min(t);
             self.max = self.max.max(t);
             if matches!(v, Value::Float(_)) {

@@ -1,7 +1,7 @@
 //! One series in the head: closed XOR chunks, the open chunk, and histogram samples kept as values.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use model::{Labels, Value};
 use parking_lot::Mutex;
@@ -34,6 +34,24 @@ pub(crate) struct Series {
     pub(crate) data: Mutex<SeriesData>,
     /// Whether the series' record is in the WAL.
     pub(crate) wal_logged: AtomicBool,
+}
+
+/// Head-wide counts of float chunks started and dropped (`prometheus_tsdb_head_chunks_created_total` and
+/// `_removed_total`; their difference is the number of chunks in the head).
+#[derive(Debug, Default)]
+pub(crate) struct ChunkCounters {
+    pub(crate) created: AtomicU64,
+    pub(crate) removed: AtomicU64,
+}
+
+impl ChunkCounters {
+    fn created(&self, n: u64) {
+        self.created.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn removed(&self, n: u64) {
+        self.removed.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// A series' float samples and histogram samples over a range.
@@ -113,8 +131,6 @@ impl Series {
         self.data.lock().last
     }
 
-    /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
-    /// ignored (the appender reports those).
     /// Where the next float append writes: the last byte of the open chunk (for replay's prefetching; `None`
     /// when the series is busy or has no open chunk).
     pub(crate) fn open_chunk_tail(&self) -> Option<*const u8> {
@@ -123,7 +139,9 @@ impl Series {
         Some(b.as_ptr().wrapping_add(b.len().saturating_sub(1)))
     }
 
-    pub(crate) fn append(&self, t: i64, v: &Value) -> bool {
+    /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
+    /// ignored (the appender reports those).
+    pub(crate) fn append(&self, t: i64, v: &Value, chunks: &ChunkCounters) -> bool {
         let mut d = self.data.lock();
         if d.last.is_some_and(|(lt, _)| t <= lt) {
             return false;
@@ -138,6 +156,9 @@ impl Series {
                         max_t: a.last_t(),
                         bytes: a.bytes().into(),
                     }));
+                }
+                if d.open.is_none() {
+                    chunks.created(1);
                 }
                 let (_, a) = d.open.get_or_insert_with(|| (t, XorAppender::new()));
                 a.append(t, *f);
@@ -169,7 +190,7 @@ impl Series {
 
     /// Removes the samples in `[mint, maxt]`, re-encoding the float chunks. The newest sample stays the reference
     /// for Prometheus's ordering rules even if it is deleted. Returns whether anything was removed.
-    pub(crate) fn delete(&self, mint: i64, maxt: i64) -> bool {
+    pub(crate) fn delete(&self, mint: i64, maxt: i64, chunks: &ChunkCounters) -> bool {
         let mut d = self.data.lock();
         let hist_before = d.hist.len();
         d.hist.retain(|(t, _)| *t < mint || *t > maxt);
@@ -190,6 +211,8 @@ impl Series {
         let before = floats.len();
         floats.retain(|(t, _)| *t < mint || *t > maxt);
         changed |= floats.len() != before;
+        chunks.removed(all.len() as u64);
+        chunks.created(floats.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)) as u64);
         d.closed.clear();
         d.open = None;
         for chunk in floats.chunks(usize::from(SAMPLES_PER_CHUNK)) {
@@ -242,11 +265,14 @@ impl Series {
     }
 
     /// Drops data older than `mint`; returns the new oldest timestamp, or `None` when nothing is left.
-    pub(crate) fn truncate(&self, mint: i64) -> Option<i64> {
+    pub(crate) fn truncate(&self, mint: i64, chunks: &ChunkCounters) -> Option<i64> {
         let mut d = self.data.lock();
+        let before = d.closed.len();
         d.closed.retain(|c| c.max_t >= mint);
+        chunks.removed((before - d.closed.len()) as u64);
         if d.open.as_ref().is_some_and(|(_, a)| a.last_t() < mint) {
             d.open = None;
+            chunks.removed(1);
         }
         d.hist.retain(|(t, _)| *t >= mint);
         let mut min = i64::MAX;

@@ -10,17 +10,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use model::{Exemplar, Value};
 
 use super::Inner;
 use super::series::Series;
 use crate::error::Error;
+use crate::metrics::DurationTotals;
 use crate::wal::checkpoint::{self, CheckpointOptions};
 use crate::wal::{
     CheckpointStats, RecordRef, RefExemplar, RefFloatHistogramSample, RefHistogramSample,
-    RefSample, RefSeries, RefTombstone, Wal,
+    RefSample, RefSeries, RefTombstone, Wal, WalWriterStats,
 };
 
 /// What opening a head replayed from its WAL (Prometheus logs the same figures on start-up).
@@ -79,7 +80,7 @@ impl WalBuffers {
 }
 
 /// Figures of a head's WAL for the `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WalStats {
     /// The segment being written.
     pub segment_current: u32,
@@ -87,15 +88,20 @@ pub struct WalStats {
     pub storage_size_bytes: u64,
     /// Commits whose log write failed.
     pub writes_failed: u64,
-    /// WAL truncations (checkpoint and segment deletion) attempted.
-    pub truncations: u64,
-    /// WAL truncations that failed.
-    pub truncations_failed: u64,
-    /// Checkpoints written.
-    pub checkpoints_created: u64,
-    /// Checkpoints that failed.
-    pub checkpoints_failed: u64,
-    /// Damaged segments repaired when the head was opened.
+    /// Page writes, completed pages, fsyncs and segment truncations of the log.
+    pub writer: WalWriterStats,
+    /// Checkpoint creations attempted (at head truncation, when there were segments to fold in).
+    pub checkpoint_creations: u64,
+    /// Checkpoint creations that failed.
+    pub checkpoint_creations_failed: u64,
+    /// Deletions of the checkpoints older than a new one attempted.
+    pub checkpoint_deletions: u64,
+    /// Deletions of older checkpoints that failed.
+    pub checkpoint_deletions_failed: u64,
+    /// Durations of the WAL truncations that wrote a checkpoint (checkpoint, segment and checkpoint deletion).
+    pub truncate_duration: DurationTotals,
+    /// Damage found: segments repaired or missing when the head was opened, checkpoints that failed on
+    /// damaged segments.
     pub corruptions: u64,
 }
 
@@ -210,6 +216,7 @@ pub(crate) fn truncate(
     hw: &parking_lot::Mutex<HeadWal>,
     mint: i64,
 ) -> Result<Option<CheckpointStats>, Error> {
+    let started = Instant::now();
     let (dir, opts, first, last) = {
         let mut hw = hw.lock();
         let Some((first, last)) = hw.wal.segments()? else {
@@ -232,9 +239,31 @@ pub(crate) fn truncate(
     let live: rustc_hash::FxHashSet<u64> = head.by_ref.read().keys().copied().collect();
     let cp_opts =
         CheckpointOptions { segment_size: opts.segment_size, compression: opts.compression };
-    let stats =
-        checkpoint::write_checkpoint(&dir, first, last, |r| live.contains(&r), mint, cp_opts)?;
-    hw.lock().wal.truncate(last + 1)?;
+    hw.lock().stats.checkpoint_creations += 1;
+    let created =
+        checkpoint::create_checkpoint(&dir, first, last, |r| live.contains(&r), mint, cp_opts);
+    let stats = match created {
+        Ok(stats) => stats,
+        Err(e) => {
+            let mut hw = hw.lock();
+            hw.stats.checkpoint_creations_failed += 1;
+            if matches!(e, Error::WalCorruption(_)) {
+                hw.stats.corruptions += 1;
+            }
+            return Err(e);
+        }
+    };
+    // As in Prometheus, a failed segment deletion does not keep the older checkpoints: a later truncation
+    // deletes what is left, and replay ignores segments a checkpoint supersedes.
+    let mut hw = hw.lock();
+    let truncated = hw.wal.truncate(last + 1);
+    hw.stats.checkpoint_deletions += 1;
+    let deleted = checkpoint::delete_checkpoints(&dir, last);
+    if deleted.is_err() {
+        hw.stats.checkpoint_deletions_failed += 1;
+    }
+    hw.stats.truncate_duration.observe(started.elapsed());
+    truncated.and(deleted)?;
     Ok(Some(stats))
 }
 

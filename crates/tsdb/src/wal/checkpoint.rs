@@ -141,6 +141,21 @@ pub fn write_checkpoint(
     wal_dir: &Path,
     from: u32,
     to: u32,
+    keep: impl FnMut(u64) -> bool,
+    mint: i64,
+    opts: CheckpointOptions,
+) -> Result<CheckpointStats, Error> {
+    let stats = create_checkpoint(wal_dir, from, to, keep, mint, opts)?;
+    delete_checkpoints(wal_dir, to)?;
+    Ok(stats)
+}
+
+/// [`write_checkpoint`] without deleting the older checkpoints (the head deletes them as a step of its own,
+/// counted apart as Prometheus does).
+pub(crate) fn create_checkpoint(
+    wal_dir: &Path,
+    from: u32,
+    to: u32,
     mut keep: impl FnMut(u64) -> bool,
     mint: i64,
     opts: CheckpointOptions,
@@ -199,7 +214,6 @@ pub fn write_checkpoint(
     }
     fs::rename(&tmp, &final_dir).map_err(Error::io("rename checkpoint directory", &final_dir))?;
     sync_dir(wal_dir)?;
-    delete_checkpoints(wal_dir, to)?;
     Ok(stats)
 }
 

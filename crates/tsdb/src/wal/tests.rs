@@ -541,6 +541,11 @@ fn truncation_deletes_old_segments_only() {
     assert!(matches!(err, Error::WalInvalid { .. }), "{err}");
     wal.truncate(4).expect("truncate up to the active segment");
     assert_eq!(wal.segments().expect("segments"), Some((4, 4)));
+    let st = wal.stats();
+    assert_eq!((st.truncations, st.truncations_failed), (3, 1));
+    // Each log() writes its partial page; each cut pads and completes it and fsyncs the segment.
+    assert_eq!((st.page_flushes, st.completed_pages, st.fsync.count), (8, 4, 4));
+    assert_eq!(wal.take_fsync_durations().len(), 4);
     wal.close().expect("close");
     let (_, recs, _) = replay(dir.path(), opts(DEFAULT_SEGMENT_SIZE, Compression::None));
     assert!(recs.is_empty());

@@ -15,16 +15,50 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::error::Error;
+use crate::metrics::{DurationLog, DurationTotals};
 use crate::wal::segment::{
     Compression, FLAG_SNAPPY, FRAG_FIRST, FRAG_FULL, FRAG_LAST, FRAG_MIDDLE, HEADER_SIZE,
     PAGE_SIZE, Position, segment_file, sync_dir,
 };
 
+/// What the writers of one log did, across its segments (Prometheus's `prometheus_tsdb_wal_page_flushes_total`,
+/// `_completed_pages_total` and `_fsync_duration_seconds`).
+#[derive(Debug, Default)]
+pub(crate) struct PageCounters {
+    /// Writes of the current page to the file: at the end of every batch and whenever a page is complete.
+    page_flushes: AtomicU64,
+    /// Pages written out to their end (full, or padded before a segment is closed).
+    completed_pages: AtomicU64,
+    fsyncs: parking_lot::Mutex<DurationLog>,
+}
+
+impl PageCounters {
+    pub(crate) fn page_flushes(&self) -> u64 {
+        self.page_flushes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn completed_pages(&self) -> u64 {
+        self.completed_pages.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn fsync_totals(&self) -> DurationTotals {
+        self.fsyncs.lock().totals
+    }
+
+    pub(crate) fn take_fsync_durations(&self) -> Vec<(Instant, f64)> {
+        self.fsyncs.lock().take_recent()
+    }
+}
+
 /// One segment file being written, page by page.
 #[derive(Debug)]
 pub(crate) struct SegmentWriter {
+    counters: Arc<PageCounters>,
     index: u32,
     path: PathBuf,
     file: File,
@@ -38,14 +72,20 @@ pub(crate) struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Creates segment file `path` (which must not exist) for writing from offset 0.
-    pub(crate) fn create(path: PathBuf, index: u32) -> Result<SegmentWriter, Error> {
+    /// Creates segment file `path` (which must not exist) for writing from offset 0, counting page writes and
+    /// fsyncs into `counters`.
+    pub(crate) fn create(
+        path: PathBuf,
+        index: u32,
+        counters: Arc<PageCounters>,
+    ) -> Result<SegmentWriter, Error> {
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
             .open(&path)
             .map_err(Error::io("create segment", &path))?;
         Ok(SegmentWriter {
+            counters,
             index,
             path,
             file,
@@ -69,6 +109,7 @@ impl SegmentWriter {
         let mut page = vec![0; PAGE_SIZE];
         page[..alloc].copy_from_slice(&last_page[last_page.len() - alloc..]);
         SegmentWriter {
+            counters: Arc::default(),
             index,
             path,
             file,
@@ -105,11 +146,13 @@ impl SegmentWriter {
     /// Writes out the rest of the current page and starts a fresh one; everything after `alloc` is zeros.
     fn complete_page(&mut self) -> Result<(), Error> {
         self.alloc = PAGE_SIZE;
+        self.counters.page_flushes.fetch_add(1, Ordering::Relaxed);
         self.write_pending()?;
         self.page.fill(0);
         self.alloc = 0;
         self.flushed = 0;
         self.done_pages += 1;
+        self.counters.completed_pages.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -168,12 +211,16 @@ impl SegmentWriter {
 
     /// Writes the used part of the current page to the file (no fsync).
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
+        self.counters.page_flushes.fetch_add(1, Ordering::Relaxed);
         self.write_pending()
     }
 
     /// Fsyncs the file's data.
     pub(crate) fn sync(&self) -> Result<(), Error> {
-        self.file.sync_data().map_err(Error::io("sync segment", &self.path))
+        let started = Instant::now();
+        let res = self.file.sync_data().map_err(Error::io("sync segment", &self.path));
+        self.counters.fsyncs.lock().observe(started.elapsed());
+        res
     }
 
     /// Zero-pads the last page, writes it and fsyncs the file.
@@ -237,7 +284,7 @@ impl LogWriter {
         segment_size: u64,
         compression: Compression,
     ) -> Result<LogWriter, Error> {
-        let seg = SegmentWriter::create(segment_file(dir, index), index)?;
+        let seg = SegmentWriter::create(segment_file(dir, index), index, Arc::default())?;
         sync_dir(dir)?;
         Ok(LogWriter {
             dir: dir.to_path_buf(),
@@ -264,6 +311,11 @@ impl LogWriter {
     /// Whether data was written since the last fsync.
     pub(crate) fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Page and fsync counts of every segment this writer wrote.
+    pub(crate) fn counters(&self) -> &PageCounters {
+        &self.seg.counters
     }
 
     /// Appends `records` in order and writes the partial page out at the end (no fsync).
@@ -337,7 +389,8 @@ impl LogWriter {
                 let path = segment_file(&self.dir, index);
                 std::fs::remove_file(&path).map_err(Error::io("remove empty segment", &path))?;
             }
-            let next = SegmentWriter::create(segment_file(&self.dir, index), index)?;
+            let counters = self.seg.counters.clone();
+            let next = SegmentWriter::create(segment_file(&self.dir, index), index, counters)?;
             self.seg = next;
             sync_dir(&self.dir)?;
         }
@@ -348,7 +401,8 @@ impl LogWriter {
     fn roll(dir: &Path, seg: &mut SegmentWriter) -> Result<(), Error> {
         seg.finish()?;
         let index = seg.index() + 1;
-        *seg = SegmentWriter::create(segment_file(dir, index), index)?;
+        let counters = seg.counters.clone();
+        *seg = SegmentWriter::create(segment_file(dir, index), index, counters)?;
         sync_dir(dir)
     }
 
@@ -409,7 +463,7 @@ mod tests {
     fn packs_like_prometheus() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("00000000");
-        let mut w = SegmentWriter::create(path.clone(), 0).expect("create");
+        let mut w = SegmentWriter::create(path.clone(), 0, Arc::default()).expect("create");
         // Leaves exactly 7 bytes in the first page: the next record starts with an empty first fragment.
         w.append(&vec![1; PAGE_SIZE - 2 * HEADER_SIZE], 0).expect("append");
         w.append(&[2; 10], 0).expect("append");
@@ -433,7 +487,8 @@ mod tests {
     #[test]
     fn capacity_counts_one_header_per_page() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let w = SegmentWriter::create(dir.path().join("00000000"), 0).expect("create");
+        let w =
+            SegmentWriter::create(dir.path().join("00000000"), 0, Arc::default()).expect("create");
         assert_eq!(w.capacity(2 * PAGE_SIZE as u64), 2 * (PAGE_SIZE - HEADER_SIZE) as i64);
     }
 
@@ -441,7 +496,7 @@ mod tests {
     fn abandon_cuts_the_failed_record() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("00000000");
-        let mut w = SegmentWriter::create(path.clone(), 0).expect("create");
+        let mut w = SegmentWriter::create(path.clone(), 0, Arc::default()).expect("create");
         w.append(&[1; 100], 0).expect("append");
         let start = w.offset();
         w.append(&vec![2; 2 * PAGE_SIZE], 0).expect("append");
