@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use model::gostr::quote as go_quote;
+
 /// Why a scrape body could not be parsed. Messages follow Prometheus's parsers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -94,46 +96,6 @@ pub enum ParseError {
         /// The family name.
         name: String,
     },
-}
-
-/// Quotes `s` as Go's `strconv.Quote` (`%q`) does, which Prometheus's parse errors use: `"` and `\` escaped,
-/// `\n`-style escapes for the usual control characters, `\xNN` for the other ASCII ones, and `\uNNNN` for the
-/// non-printable characters beyond ASCII. Go's notion of printable comes from Unicode tables; here the C1
-/// controls, the non-ASCII spaces and the common invisible format characters stand in for it.
-fn go_quote(s: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if c.is_ascii_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if !c.is_ascii()
-                && (c.is_control()
-                    || c.is_whitespace()
-                    || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')) =>
-            {
-                if (c as u32) < 0x10000 {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\U{:08x}", c as u32);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

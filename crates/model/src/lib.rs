@@ -6,6 +6,7 @@
 
 mod duration;
 mod error;
+pub mod gostr;
 mod histogram;
 mod histogram_ops;
 mod labels;
