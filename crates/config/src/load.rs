@@ -153,6 +153,22 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
         crate::remote::validate_alerting(a)?;
         crate::AlertingConfig::from_value(a)?;
     }
+    for rf in &cfg.rule_files {
+        if !valid_glob_path(rf) {
+            return Err(Error::Invalid(format!(
+                "invalid rule file path {}",
+                model::gostr::quote(rf)
+            )));
+        }
+    }
+    for sf in &cfg.scrape_config_files {
+        if !valid_glob_path(sf) {
+            return Err(Error::Invalid(format!(
+                "invalid scrape config file path {}",
+                model::gostr::quote(sf)
+            )));
+        }
+    }
     let global = cfg.global.clone();
     let mut names = HashSet::new();
     for sc in &mut cfg.scrape_configs {
@@ -168,6 +184,57 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
         validate_scrape(sc, &global, utf8)?;
     }
     Ok(())
+}
+
+/// Prometheus's rule for `rule_files` and `scrape_config_files` entries: a `*` may only appear in the last path
+/// element (`^[^*]*(\*[^/]*)?$`).
+fn valid_glob_path(p: &str) -> bool {
+    p.find('*').is_none_or(|i| !p[i..].contains('/'))
+}
+
+/// The escaping schemes Prometheus knows.
+const ESCAPINGS: &[&str] = &["allow-utf-8", "underscores", "dots", "values"];
+
+/// The name validation and escaping of a scrape config, inherited from `global` as Prometheus does.
+fn validate_name_schemes(sc: &ScrapeConfig, g: &crate::GlobalConfig) -> Result<(), Error> {
+    let global_validation = g.metric_name_validation_scheme.as_deref().unwrap_or("utf8");
+    let local_unset = sc.metric_name_validation_scheme.as_deref().is_none_or(str::is_empty);
+    let validation = match sc.metric_name_validation_scheme.as_deref() {
+        None | Some("") => global_validation,
+        Some(v @ ("legacy" | "utf8")) => v,
+        Some(v) => {
+            return Err(Error::Invalid(format!(
+                "unknown scrape config name validation method specified, must be either '', 'legacy' or 'utf8', got {v}"
+            )));
+        }
+    };
+    let by_validation = |v: &str| if v == "legacy" { "underscores" } else { "allow-utf-8" };
+    let must_be = "must be one of 'allow-utf-8', 'underscores', 'dots', or 'values'";
+    let global_escaping = match g.metric_name_escaping_scheme.as_deref() {
+        None | Some("") => by_validation(global_validation),
+        Some(e) if ESCAPINGS.contains(&e) => e,
+        Some(e) => {
+            return Err(Error::Invalid(format!(
+                "unknown global name escaping method specified, {must_be}, got {}",
+                model::gostr::quote(e)
+            )));
+        }
+    };
+    let escaping = match sc.metric_name_escaping_scheme.as_deref() {
+        None | Some("") if local_unset => global_escaping,
+        None | Some("") => by_validation(validation),
+        Some(e) => e,
+    };
+    match escaping {
+        "allow-utf-8" if validation != "utf8" => Err(Error::Invalid(
+            "utf8 metric names requested but validation scheme is not set to UTF8".into(),
+        )),
+        e if ESCAPINGS.contains(&e) => Ok(()),
+        e => Err(Error::Invalid(format!(
+            "unknown scrape config name escaping method specified, {must_be}, got {}",
+            model::gostr::quote(e)
+        ))),
+    }
 }
 
 fn validate_scrape(
@@ -275,6 +342,7 @@ fn validate_scrape(
             }
         }
     }
+    validate_name_schemes(sc, g)?;
     for r in sc.relabel_configs.iter().chain(sc.metric_relabel_configs.iter()) {
         r.validate(utf8).map_err(|e| Error::Invalid(e.to_string()))?;
     }

@@ -293,8 +293,13 @@ pub(crate) fn validate(key: &str, list: &Any) -> Result<(), Error> {
                 http_client(v)?;
             }
             "openstack_sd_configs" => {
-                if !matches!(text(v, "role"), "hypervisor" | "instance" | "loadbalancer") {
-                    return invalid(format!("unknown OpenStack SD role {:?}", text(v, "role")));
+                // A role that is there is checked while decoding, the rest afterwards (availability defaults
+                // to public).
+                let role = text(v, "role");
+                if v.get("role").is_some_and(|r| !r.is_null())
+                    && !matches!(role, "hypervisor" | "instance" | "loadbalancer")
+                {
+                    return invalid(format!("unknown OpenStack SD role {role:?}"));
                 }
                 if let Some(a) = v.get("availability").and_then(Any::as_str)
                     && !matches!(a, "public" | "admin" | "internal")
@@ -302,6 +307,12 @@ pub(crate) fn validate(key: &str, list: &Any) -> Result<(), Error> {
                     return invalid(format!(
                         "unknown availability {a}, must be one of admin, internal or public"
                     ));
+                }
+                if role.is_empty() {
+                    return invalid("role missing (one of: instance, hypervisor, loadbalancer)");
+                }
+                if !has(v, "region") {
+                    return invalid("openstack SD configuration requires a region");
                 }
             }
             "ec2_sd_configs" => {
