@@ -157,6 +157,20 @@ pub(crate) fn missing_peer(what: &str) {
 }
 
 /// The path of a system binary if it is installed.
+/// Starts Debian's node-exporter `bin` on a free loopback port (logging to `dir/node.log`) and waits until it
+/// serves `/metrics`; returns the process and its address.
+pub(crate) fn start_node_exporter(bin: &Path, dir: &Path) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut p = Proc::start(
+        bin,
+        &[format!("--web.listen-address={addr}"), "--collector.textfile.directory=".into()],
+        addr.clone(),
+        dir.join("node.log"),
+    );
+    p.wait_ready("/metrics", Duration::from_secs(20));
+    (p, addr)
+}
+
 pub(crate) fn system_bin(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
         .iter()

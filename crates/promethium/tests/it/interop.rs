@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::harness::{Proc, enc, eventually, free_port, missing_peer, peers_required, system_bin};
+use crate::harness::{
+    Proc, enc, eventually, free_port, missing_peer, peers_required, start_node_exporter, system_bin,
+};
 use crate::server::start;
 
 fn bench_targets_bin() -> Option<PathBuf> {
@@ -129,17 +131,7 @@ fn same_series_as_prometheus_2_42() {
     };
     let dir = tempfile::tempdir().unwrap();
 
-    let node_addr = format!("127.0.0.1:{}", free_port());
-    let mut node_proc = Proc::start(
-        &node,
-        &[
-            format!("--web.listen-address={node_addr}"),
-            "--collector.textfile.directory=".to_string(),
-        ],
-        node_addr.clone(),
-        dir.path().join("node.log"),
-    );
-    node_proc.wait_ready("/metrics", Duration::from_secs(20));
+    let (_node_proc, node_addr) = start_node_exporter(&node, dir.path());
 
     let mut jobs = vec![("node".to_string(), vec![node_addr.clone()])];
     let _bench = match bench_targets_bin() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Proc, enc, free_port, missing_peer, system_bin};
+use crate::harness::{Proc, enc, free_port, missing_peer, start_node_exporter, system_bin};
 use crate::server::start;
 
 /// How long Prometheus scrapes: the sample queries reach back at most 2m30s (`[2m:15s]` over `[30s]`).
@@ -128,14 +128,7 @@ fn prometheus_2_42_data_directory_answers_the_sample_queries_alike() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let node_addr = format!("127.0.0.1:{}", free_port());
-    let mut node_proc = Proc::start(
-        &node,
-        &[format!("--web.listen-address={node_addr}"), "--collector.textfile.directory=".into()],
-        node_addr.clone(),
-        dir.path().join("node.log"),
-    );
-    node_proc.wait_ready("/metrics", Duration::from_secs(20));
+    let (node_proc, node_addr) = start_node_exporter(&node, dir.path());
 
     // Prometheus 2.42 scrapes itself and node-exporter every second into its own data directory.
     let prom_addr = format!("127.0.0.1:{}", free_port());
