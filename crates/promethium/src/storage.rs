@@ -95,12 +95,22 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
     if stats.unknown_refs > 0 {
         tracing::warn!(samples = stats.unknown_refs, "Unknown series references");
     }
+    if let Some(m) = head.mmap_stats()
+        && let Some(why) = &m.opened.first_corruption
+    {
+        tracing::warn!(
+            err = %why,
+            corruptions = m.opened.corruptions,
+            "Head chunk files were damaged; dropped them from the damage on, the WAL restores those samples"
+        );
+    }
     tracing::info!(
         checkpoint = ?stats.checkpoint,
         segments = ?stats.segments,
         repairs = stats.repairs,
         series = stats.series,
         samples = stats.samples + stats.histograms,
+        mmapped_chunks = stats.mmapped_chunks,
         total_replay_duration = ?stats.duration,
         "WAL replay completed"
     );
@@ -143,19 +153,35 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
     tokio::spawn(async move {
         let mut t = tokio::time::interval(tick);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Logged when syncing starts failing and when it recovers, not on every tick.
-        let mut failing = false;
+        // Logged when syncing (or writing head chunks) starts failing and when it recovers, not on every tick.
+        let (mut failing, mut mmap_failing) = (false, false);
         loop {
             t.tick().await;
             let h = head.clone();
-            match tokio::task::spawn_blocking(move || h.sync_wal_if_due()).await {
-                Ok(Err(e)) if !failing => {
+            let Ok((synced, mapped)) =
+                tokio::task::spawn_blocking(move || (h.sync_wal_if_due(), h.mmap_chunks())).await
+            else {
+                continue;
+            };
+            match synced {
+                Err(e) if !failing => {
                     failing = true;
                     tracing::error!(err = %e, "Syncing WAL failed");
                 }
-                Ok(Ok(_)) if failing => {
+                Ok(_) if failing => {
                     failing = false;
                     tracing::info!("Syncing WAL works again");
+                }
+                _ => {}
+            }
+            match mapped {
+                Err(e) if !mmap_failing => {
+                    mmap_failing = true;
+                    tracing::error!(err = %e, "Writing head chunks failed; they stay in memory");
+                }
+                Ok(_) if mmap_failing => {
+                    mmap_failing = false;
+                    tracing::info!("Writing head chunks works again");
                 }
                 _ => {}
             }

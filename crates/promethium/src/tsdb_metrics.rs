@@ -62,6 +62,20 @@ pub(crate) fn encode(
     if let Some(w) = head.wal_stats() {
         encode_wal(e, &w)?;
     }
+    if let Some(m) = head.mmap_stats() {
+        gauge(
+            e,
+            "prometheus_tsdb_head_chunks_storage_size_bytes",
+            "Size of the chunks_head directory.",
+            m.storage_size_bytes as f64,
+        )?;
+        counter(
+            e,
+            "prometheus_tsdb_mmap_chunk_corruptions",
+            "Total number of memory-mapped chunk corruptions.",
+            m.opened.corruptions,
+        )?;
+    }
     gauge(
         e,
         "prometheus_tsdb_data_replay_duration_seconds",
@@ -499,6 +513,8 @@ mod tests {
             ("prometheus_tsdb_out_of_order_samples", "counter"),
             ("prometheus_tsdb_out_of_bound_samples", "counter"),
             ("prometheus_tsdb_head_gc_duration_seconds", "summary"),
+            ("prometheus_tsdb_head_chunks_storage_size_bytes", "gauge"),
+            ("prometheus_tsdb_mmap_chunk_corruptions", "counter"),
             ("prometheus_tsdb_wal_segment_current", "gauge"),
             ("prometheus_tsdb_wal_storage_size_bytes", "gauge"),
             ("prometheus_tsdb_wal_writes_failed", "counter"),

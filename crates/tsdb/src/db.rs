@@ -254,7 +254,9 @@ impl Db {
             by_time = true;
         }
         if opts.retention_bytes > 0 {
-            let mut total = self.inner.head.wal_stats().map_or(0, |w| w.storage_size_bytes);
+            let head = &self.inner.head;
+            let mut total = head.wal_stats().map_or(0, |w| w.storage_size_bytes)
+                + head.mmap_stats().map_or(0, |m| m.storage_size_bytes);
             for (i, b) in blocks.iter().enumerate() {
                 total += b.size();
                 if total > opts.retention_bytes {

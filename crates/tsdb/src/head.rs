@@ -5,6 +5,7 @@
 //! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules.
 
 mod appender;
+mod chunks_head;
 mod exemplars;
 mod index;
 mod query;
@@ -12,6 +13,7 @@ mod replay;
 mod series;
 mod wal_log;
 
+pub use chunks_head::ChunksHeadOpenStats;
 pub use wal_log::{WalReplayStats, WalStats};
 
 use rustc_hash::FxHashMap as HashMap;
@@ -136,6 +138,30 @@ pub(crate) struct Inner {
     exemplars: parking_lot::Mutex<exemplars::ExemplarStore>,
     /// The write-ahead log, when the head is durable.
     wal: Option<parking_lot::Mutex<wal_log::HeadWal>>,
+    /// `chunks_head/`, when the head is durable.
+    mapper: Option<chunks_head::ChunkDiskMapper>,
+    /// Series that closed a chunk since the last [`Head::mmap_chunks`] (may repeat).
+    mmap_pending: parking_lot::Mutex<Vec<Arc<Series>>>,
+    /// What writing head chunks did.
+    mmap_stats: parking_lot::Mutex<MmapStats>,
+    /// Held while chunks are written out and while garbage collection decides which files to delete, so no
+    /// file goes while chunks just written to it are not yet known to their series.
+    mmap_lock: parking_lot::Mutex<()>,
+}
+
+/// Figures of the head's `chunks_head/` directory.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MmapStats {
+    /// What opening the directory found.
+    pub opened: ChunksHeadOpenStats,
+    /// Chunks written since start.
+    pub chunks_written: u64,
+    /// Chunks that could not be written (they stay on the heap and are tried again).
+    pub write_failures: u64,
+    /// Bytes of the files now (`prometheus_tsdb_head_chunks_storage_size_bytes`).
+    pub storage_size_bytes: u64,
+    /// Number of files now.
+    pub files: usize,
 }
 
 /// The in-memory head. Cloning shares it.
@@ -177,8 +203,17 @@ impl Head {
     ) -> Result<(Head, WalReplayStats), Error> {
         let mut inner = Inner::new(&opts);
         inner.min_valid_time = AtomicI64::new(min_valid_time);
-        let (log, stats) =
-            replay::replay(&inner, &wal_log::wal_dir(dir.as_ref()), wal, opts.replay_concurrency)?;
+        let (mapper, loaded, opened) =
+            chunks_head::ChunkDiskMapper::open(&dir.as_ref().join("chunks_head"))?;
+        inner.mapper = Some(mapper);
+        inner.mmap_stats.lock().opened = opened;
+        let (log, stats) = replay::replay(
+            &inner,
+            &wal_log::wal_dir(dir.as_ref()),
+            wal,
+            opts.replay_concurrency,
+            loaded,
+        )?;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
         inner.wal = Some(parking_lot::Mutex::new(hw));
@@ -194,8 +229,26 @@ impl Head {
         }
     }
 
-    /// Writes out and fsyncs the WAL (on shutdown).
+    /// Writes the head chunks closed since the last call to `chunks_head/`, where they are mapped instead of
+    /// kept on the heap (call it about once a second, and on shutdown). Returns how many were written; chunks
+    /// that could not be written stay on the heap and are tried again next time. Does nothing for a head
+    /// without a data directory.
+    pub fn mmap_chunks(&self) -> Result<usize, Error> {
+        self.inner.mmap_chunks()
+    }
+
+    /// Figures of `chunks_head/`, `None` for a head without one.
+    pub fn mmap_stats(&self) -> Option<MmapStats> {
+        let m = self.inner.mapper.as_ref()?;
+        let mut st = self.inner.mmap_stats.lock().clone();
+        st.storage_size_bytes = m.size();
+        st.files = m.num_files();
+        Some(st)
+    }
+
+    /// Writes the pending head chunks out and fsyncs the WAL (on shutdown).
     pub fn sync_wal(&self) -> Result<(), Error> {
+        self.inner.mmap_chunks()?;
         match &self.inner.wal {
             Some(w) => w.lock().wal.sync(),
             None => Ok(()),
@@ -257,6 +310,71 @@ impl Inner {
             counters: Counters::default(),
             exemplars: parking_lot::Mutex::new(exemplars::ExemplarStore::new(opts.max_exemplars)),
             wal: None,
+            mapper: None,
+            mmap_pending: parking_lot::Mutex::new(Vec::new()),
+            mmap_stats: parking_lot::Mutex::new(MmapStats::default()),
+            mmap_lock: parking_lot::Mutex::new(()),
+        }
+    }
+
+    /// Notes that `s` closed a chunk, for the next [`Inner::mmap_chunks`].
+    fn chunk_cut(&self, s: &Arc<Series>) {
+        if self.mapper.is_some() {
+            self.mmap_pending.lock().push(s.clone());
+        }
+    }
+
+    /// See [`Head::mmap_chunks`].
+    fn mmap_chunks(&self) -> Result<usize, Error> {
+        let Some(mapper) = &self.mapper else { return Ok(0) };
+        let _serial = self.mmap_lock.lock();
+        let mut series = std::mem::take(&mut *self.mmap_pending.lock());
+        if series.is_empty() {
+            return Ok(0);
+        }
+        series.sort_unstable_by_key(|s| s.reference);
+        series.dedup_by_key(|s| s.reference);
+        let mut todo: Vec<(usize, series::ClosedChunk)> = Vec::new();
+        for (i, s) in series.iter().enumerate() {
+            todo.extend(s.chunks_to_map().into_iter().map(|c| (i, c)));
+        }
+        let writes: Vec<chunks_head::ChunkToWrite<'_>> = todo
+            .iter()
+            .map(|(i, c)| chunks_head::ChunkToWrite {
+                series_ref: series[*i].reference,
+                min_t: c.min_t,
+                max_t: c.max_t,
+                data: &c.bytes,
+            })
+            .collect();
+        let (placed, err) = mapper.write(&writes);
+        drop(writes);
+        let mut written = 0;
+        let mut retry: Vec<Arc<Series>> = Vec::new();
+        for ((i, c), at) in todo.iter().zip(placed) {
+            match at {
+                Some(at) => {
+                    series[*i].mapped(c, at);
+                    written += 1;
+                }
+                None => {
+                    if retry.last().is_none_or(|s| s.reference != series[*i].reference) {
+                        retry.push(series[*i].clone());
+                    }
+                }
+            }
+        }
+        {
+            let mut st = self.mmap_stats.lock();
+            st.chunks_written += written as u64;
+            st.write_failures += (todo.len() - written) as u64;
+        }
+        if !retry.is_empty() {
+            self.mmap_pending.lock().extend(retry);
+        }
+        match err {
+            Some(e) => Err(e),
+            None => Ok(written),
         }
     }
 }
@@ -327,15 +445,19 @@ impl Head {
     }
 
     fn gc(&self, mint: i64) {
+        let _serial = self.inner.mmap_lock.lock();
         self.inner.min_valid_time.fetch_max(mint, Ordering::Relaxed);
         let all: Vec<Arc<Series>> = self.inner.by_ref.read().values().cloned().collect();
         let mut removed = Vec::new();
         let mut new_min = i64::MAX;
+        let mut min_file = u32::MAX;
         for s in all {
-            match s.truncate(mint, &self.inner.counters.chunks) {
+            let (min, file) = s.truncate(mint, &self.inner.counters.chunks);
+            match min {
                 Some(min) => new_min = new_min.min(min),
                 None => removed.push(s),
             }
+            min_file = min_file.min(file.unwrap_or(u32::MAX));
         }
         if !removed.is_empty() {
             let mut by_ref = self.inner.by_ref.write();
@@ -357,6 +479,10 @@ impl Head {
         // is the truncation time).
         let new_min = if new_min == i64::MAX { new_min } else { new_min.max(mint) };
         self.inner.min_time.store(new_min, Ordering::Relaxed);
+        // Files no chunk lives in any more go; a failure leaves them for the next truncation.
+        if let Some(m) = &self.inner.mapper {
+            let _ = m.truncate(min_file);
+        }
     }
 
     /// Deletes the samples in `[mint, maxt]` of the series matching `matchers` (the admin API's
@@ -387,7 +513,7 @@ impl Head {
             }
             None => None,
         };
-        Ok(series.iter().filter(|s| s.delete(mint, maxt, &self.inner.counters.chunks)).count())
+        Ok(series.iter().filter(|s| s.delete(mint, maxt)).count())
     }
 
     /// The series of the head sorted by labels (for writing a block).
@@ -480,6 +606,8 @@ impl storage::ExemplarQueryable for Head {
     }
 }
 
+#[cfg(test)]
+mod chunks_head_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -29,7 +29,10 @@ pub use db::{
     block_ranges, default_max_block_duration, merge_blocks,
 };
 pub use error::{Corruption, CorruptionKind, Error};
-pub use head::{Cardinality, Head, HeadOptions, HeadStats, WalReplayStats, WalStats};
+pub use head::{
+    Cardinality, ChunksHeadOpenStats, Head, HeadOptions, HeadStats, MmapStats, WalReplayStats,
+    WalStats,
+};
 pub use lock::DirLock;
 pub use metrics::{DurationLog, DurationTotals, Histogram};
 pub use wal::WalWriterStats;

@@ -146,7 +146,11 @@ impl Appender for HeadAppender {
         let (mut min, mut max) = (i64::MAX, i64::MIN);
         let (mut floats, mut hists) = (0u64, 0u64);
         for (s, t, v) in &pending {
-            if s.append(*t, v, &h.counters.chunks) {
+            let done = s.append(*t, v, &h.counters.chunks);
+            if matches!(done, super::series::Appended::Yes { cut: true }) {
+                h.chunk_cut(s);
+            }
+            if done.appended() {
                 min = min.min(*t);
                 max = max.max(*t);
                 if matches!(v, Value::Float(_)) {

@@ -10,7 +10,7 @@ use storage::{
 
 use super::Inner;
 use super::index::intersect;
-use super::series::{Series, Snapshot, decode_floats};
+use super::series::{Series, Snapshot};
 
 pub(crate) struct HeadQuerier {
     head: Arc<Inner>,
@@ -141,10 +141,7 @@ struct Source {
 impl CursorSource for Source {
     fn cursor(&self) -> Box<dyn SampleCursor> {
         let mut floats = Vec::new();
-        decode_floats(&self.snap.chunks, self.mint, self.maxt, &mut floats);
-        if let Some(open) = &self.snap.open {
-            decode_floats(std::slice::from_ref(open), self.mint, self.maxt, &mut floats);
-        }
+        self.snap.decode_floats(self.mint, self.maxt, &mut floats);
         let mut samples: Vec<(i64, Value)> =
             floats.into_iter().map(|(t, v)| (t, Value::Float(v))).collect();
         if !self.snap.hist.is_empty() {

@@ -20,7 +20,8 @@ use model::{Exemplar, Labels, Value};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::Inner;
-use super::series::Series;
+use super::chunks_head::LoadedChunk;
+use super::series::{Appended, Series};
 use super::wal_log::WalReplayStats;
 use crate::error::Error;
 use crate::wal::{Record, RefExemplar, RefSample, RefTombstone, Wal, WalOptions};
@@ -149,7 +150,7 @@ impl<'h> Shard<'h> {
             Work::Tombstones(stones) => {
                 for st in stones {
                     if let Some(s) = self.refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt, &self.head.counters.chunks);
+                        s.delete(st.mint, st.maxt);
                     }
                 }
             }
@@ -166,16 +167,21 @@ impl<'h> Shard<'h> {
             self.stats.before_blocks += 1;
             return;
         }
-        if s.append(t, v, &self.head.counters.chunks) {
-            self.min = self.min.min(t);
-            self.max = self.max.max(t);
-            if matches!(v, Value::Float(_)) {
-                self.stats.samples += 1;
-            } else {
-                self.stats.histograms += 1;
+        match s.append(t, v, &self.head.counters.chunks) {
+            Appended::Yes { cut } => {
+                if cut {
+                    self.head.chunk_cut(s);
+                }
+                self.min = self.min.min(t);
+                self.max = self.max.max(t);
+                if matches!(v, Value::Float(_)) {
+                    self.stats.samples += 1;
+                } else {
+                    self.stats.histograms += 1;
+                }
             }
-        } else {
-            self.stats.out_of_order += 1;
+            Appended::InMappedChunk => self.stats.in_mmapped_chunks += 1,
+            Appended::NotNewer => self.stats.out_of_order += 1,
         }
     }
 
@@ -186,6 +192,9 @@ impl<'h> Shard<'h> {
         self
     }
 }
+
+/// Records between two writes of closed chunks to `chunks_head/` during a replay.
+const MMAP_EVERY_RECORDS: usize = 256;
 
 /// How many samples ahead an applying thread prefetches the series.
 const PREFETCH: usize = 12;
@@ -213,6 +222,13 @@ fn prefetch<T>(p: *const T) {
 /// The dispatching thread: creates series and splits records by shard.
 struct Dispatch<'h> {
     head: &'h Inner,
+    /// Chunks read from `chunks_head/`, by series reference, until their series is created.
+    mapped: HashMap<u64, Vec<LoadedChunk>>,
+    min_valid: i64,
+    /// Chunks taken from `chunks_head/`, and their time range.
+    mapped_taken: u64,
+    mapped_min: i64,
+    mapped_max: i64,
     /// WAL references whose labels the log had defined before under another reference, to that head series.
     alias: HashMap<u64, u64>,
     series_created: u64,
@@ -239,6 +255,13 @@ impl Dispatch<'_> {
                     if s.reference == rs.series_ref {
                         self.series_created += 1;
                         self.alias.remove(&rs.series_ref);
+                        if let Some(chunks) = self.mapped.remove(&rs.series_ref)
+                            && let Some((n, min, max)) = s.attach_mapped(chunks, self.min_valid)
+                        {
+                            self.mapped_taken += n as u64;
+                            self.mapped_min = self.mapped_min.min(min);
+                            self.mapped_max = self.mapped_max.max(max);
+                        }
                     } else {
                         self.alias.insert(rs.series_ref, s.reference);
                     }
@@ -326,19 +349,38 @@ fn shard_count(configured: usize) -> usize {
     }
 }
 
-/// Replays the log in `dir` into `head` with `concurrency` applying threads (0: one per core).
+/// Replays the log in `dir` into `head` with `concurrency` applying threads (0: one per core). `mapped` are
+/// the chunks read from `chunks_head/`: each series takes its own when its series record is replayed, and the
+/// samples they hold are skipped in the log.
 pub(crate) fn replay(
     head: &Inner,
     dir: &Path,
     opts: WalOptions,
     concurrency: usize,
+    mapped: Vec<LoadedChunk>,
 ) -> Result<(Wal, WalReplayStats), Error> {
     let started = Instant::now();
     let min_valid = head.min_valid_time.load(Ordering::Relaxed);
     let n = shard_count(concurrency);
     let (tx, rx) = sync_channel::<Record>(REPLAY_QUEUE);
     let dir = dir.to_path_buf();
-    let mut dispatch = Dispatch { head, alias: HashMap::default(), series_created: 0, n };
+    let mut by_series: HashMap<u64, Vec<LoadedChunk>> = HashMap::default();
+    for c in mapped {
+        // A reference in the files is never handed out again, even if its series is gone from the log.
+        head.next_ref.fetch_max(c.series_ref.saturating_add(1), Ordering::Relaxed);
+        by_series.entry(c.series_ref).or_default().push(c);
+    }
+    let mut dispatch = Dispatch {
+        head,
+        mapped: by_series,
+        min_valid,
+        mapped_taken: 0,
+        mapped_min: i64::MAX,
+        mapped_max: i64::MIN,
+        alias: HashMap::default(),
+        series_created: 0,
+        n,
+    };
     let (opened, shards) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             Wal::open_with(&dir, opts, |rec| {
@@ -353,7 +395,11 @@ pub(crate) fn replay(
             let shard = Shard::new(head, min_valid);
             workers.push(scope.spawn(move || shard.run(srx)));
         }
-        for rec in rx {
+        for (k, rec) in rx.into_iter().enumerate() {
+            // Chunks closed while replaying go to `chunks_head/` on the way, so the heap does not hold them all.
+            if k % MMAP_EVERY_RECORDS == MMAP_EVERY_RECORDS - 1 {
+                let _ = head.mmap_chunks();
+            }
             for (i, part) in dispatch.split(rec).into_iter().enumerate() {
                 if let Some(w) = part {
                     // A shard only stops early by panicking, which the join below reports.
@@ -369,8 +415,12 @@ pub(crate) fn replay(
         Ok(res) => res?,
         Err(_) => return Err(Error::invalid("replay WAL", "the reading thread panicked")),
     };
-    let mut stats = WalReplayStats { series: dispatch.series_created, ..Default::default() };
-    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let mut stats = WalReplayStats {
+        series: dispatch.series_created,
+        mmapped_chunks: dispatch.mapped_taken,
+        ..Default::default()
+    };
+    let (mut min, mut max) = (dispatch.mapped_min, dispatch.mapped_max);
     for shard in shards {
         let Ok(shard) = shard else {
             return Err(Error::invalid("replay WAL", "an applying thread panicked"));
@@ -382,6 +432,7 @@ pub(crate) fn replay(
         stats.unknown_refs += s.unknown_refs;
         stats.out_of_order += s.out_of_order;
         stats.before_blocks += s.before_blocks;
+        stats.in_mmapped_chunks += s.in_mmapped_chunks;
         min = min.min(shard.min);
         max = max.max(shard.max);
     }
@@ -393,6 +444,8 @@ pub(crate) fn replay(
     stats.segments = info.replayed_segments;
     stats.records = summary.records;
     stats.repairs = summary.repairs.len();
+    // Failures leave the chunks on the heap, to be written with the next ones.
+    let _ = head.mmap_chunks();
     stats.duration = started.elapsed();
     Ok((wal, stats))
 }

@@ -1,4 +1,5 @@
-//! One series in the head: closed XOR chunks, the open chunk, and histogram samples kept as values.
+//! One series in the head: closed XOR chunks (on the heap until they are written to `chunks_head/`, then
+//! mapped), the open chunk, and histogram samples kept as values.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -6,24 +7,54 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use model::{Labels, Value};
 use parking_lot::Mutex;
 
+use super::chunks_head::{ChunkBytes, LoadedChunk};
 use crate::chunkenc::{SAMPLES_PER_CHUNK, XorAppender, XorIterator};
 
-/// A closed chunk: immutable bytes and its time range.
-#[derive(Debug)]
+/// A closed chunk: immutable bytes and its time range. Cloning shares the bytes.
+#[derive(Debug, Clone)]
 pub(crate) struct ClosedChunk {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
-    pub(crate) bytes: Box<[u8]>,
+    pub(crate) bytes: ChunkBytes,
+}
+
+impl ClosedChunk {
+    fn of_open(min_t: i64, a: &XorAppender) -> ClosedChunk {
+        ClosedChunk { min_t, max_t: a.last_t(), bytes: ChunkBytes::heap(a.bytes()) }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct SeriesData {
-    pub(crate) closed: Vec<Arc<ClosedChunk>>,
+    pub(crate) closed: Vec<ClosedChunk>,
     pub(crate) open: Option<(i64, XorAppender)>,
     /// Histogram samples (native histograms are stored uncompressed until their chunk encodings land).
     pub(crate) hist: Vec<(i64, Value)>,
     /// Timestamp and value bits of the newest sample.
     pub(crate) last: Option<(i64, u64)>,
+    /// End of the newest chunk of this series in `chunks_head/` (`i64::MIN` when none): only chunks starting
+    /// after it are written there, which keeps the files' chunks of a series in time order.
+    pub(crate) disk_max_t: i64,
+    /// Deleted intervals, sorted (see [`Series::delete`]).
+    #[allow(clippy::box_collection, reason = "one word per series: deletions are rare")]
+    pub(crate) stones: Option<Box<Vec<(i64, i64)>>>,
+}
+
+/// What [`Series::append`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Appended; `cut` tells whether a chunk was closed to make room.
+    Yes { cut: bool },
+    /// Not newer than the newest sample: ignored.
+    NotNewer,
+    /// Not newer, and inside a chunk read back from `chunks_head/` (a replayed sample that is there already).
+    InMappedChunk,
+}
+
+impl Appended {
+    pub(crate) fn appended(self) -> bool {
+        matches!(self, Appended::Yes { .. })
+    }
 }
 
 /// A series.
@@ -60,9 +91,11 @@ pub(crate) type RangeSamples = (Vec<(i64, f64)>, Vec<(i64, Value)>);
 /// What a cursor needs: shared closed chunks, a copy of the open chunk and the histogram samples.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
-    pub(crate) chunks: Vec<Arc<ClosedChunk>>,
-    pub(crate) open: Option<Arc<ClosedChunk>>,
+    pub(crate) chunks: Vec<ClosedChunk>,
+    pub(crate) open: Option<ClosedChunk>,
     pub(crate) hist: Vec<(i64, Value)>,
+    /// Deleted intervals of the float samples.
+    pub(crate) stones: Vec<(i64, i64)>,
 }
 
 /// Bits identifying a value for the duplicate-sample check (same timestamp, same value is accepted).
@@ -121,6 +154,8 @@ impl Series {
                 open: None,
                 hist: Vec::new(),
                 last: None,
+                disk_max_t: i64::MIN,
+                stones: None,
             }),
             wal_logged: AtomicBool::new(false),
         }
@@ -141,21 +176,19 @@ impl Series {
 
     /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
     /// ignored (the appender reports those).
-    pub(crate) fn append(&self, t: i64, v: &Value, chunks: &ChunkCounters) -> bool {
+    pub(crate) fn append(&self, t: i64, v: &Value, chunks: &ChunkCounters) -> Appended {
         let mut d = self.data.lock();
         if d.last.is_some_and(|(lt, _)| t <= lt) {
-            return false;
+            return if t <= d.disk_max_t { Appended::InMappedChunk } else { Appended::NotNewer };
         }
         d.last = Some((t, value_bits(v)));
+        let mut cut = false;
         match v {
             Value::Float(f) => {
                 let full = d.open.as_ref().is_some_and(|(_, a)| a.count() >= SAMPLES_PER_CHUNK);
                 if full && let Some((min_t, a)) = d.open.take() {
-                    d.closed.push(Arc::new(ClosedChunk {
-                        min_t,
-                        max_t: a.last_t(),
-                        bytes: a.bytes().into(),
-                    }));
+                    d.closed.push(ClosedChunk::of_open(min_t, &a));
+                    cut = true;
                 }
                 if d.open.is_none() {
                     chunks.created(1);
@@ -168,71 +201,136 @@ impl Series {
                 d.hist.push((t, v));
             }
         }
-        true
+        Appended::Yes { cut }
+    }
+
+    /// Takes the chunks read back from `chunks_head/` for this series (in file order) while it is replayed into
+    /// an empty head. Chunks that end before `min_valid` are in a block already. Nothing is taken unless every
+    /// chunk is an in-order XOR chunk strictly after the one before (then the WAL restores the series alone).
+    /// Returns the number of chunks taken and their time range.
+    pub(crate) fn attach_mapped(
+        &self,
+        loaded: Vec<LoadedChunk>,
+        min_valid: i64,
+    ) -> Option<(usize, i64, i64)> {
+        let usable: Vec<LoadedChunk> =
+            loaded.into_iter().filter(|c| c.max_t >= min_valid).collect();
+        let first = usable.first()?;
+        let mut prev_max = i64::MIN;
+        for c in &usable {
+            if c.encoding != super::chunks_head::ENCODING_XOR
+                || c.out_of_order
+                || c.min_t > c.max_t
+                || (prev_max != i64::MIN && c.min_t <= prev_max)
+            {
+                return None;
+            }
+            prev_max = c.max_t;
+        }
+        let last_chunk = usable.last()?;
+        let (lt, lv) = XorIterator::new(&last_chunk.bytes).last()?;
+        let (min_t, max_t) = (first.min_t, last_chunk.max_t);
+        let mut d = self.data.lock();
+        if !d.closed.is_empty() || d.open.is_some() || d.last.is_some() {
+            return None;
+        }
+        let n = usable.len();
+        d.closed = usable
+            .into_iter()
+            .map(|c| ClosedChunk { min_t: c.min_t, max_t: c.max_t, bytes: c.bytes })
+            .collect();
+        d.disk_max_t = max_t;
+        d.last = Some((lt, lv.to_bits()));
+        Some((n, min_t, max_t))
+    }
+
+    /// The closed chunks still on the heap that may go to `chunks_head/` (those after the newest one there).
+    pub(crate) fn chunks_to_map(&self) -> Vec<ClosedChunk> {
+        let d = self.data.lock();
+        let mut after = d.disk_max_t;
+        let mut out = Vec::new();
+        for c in &d.closed {
+            if matches!(c.bytes, ChunkBytes::Heap(_)) && c.min_t > after {
+                out.push(c.clone());
+                after = c.max_t;
+            }
+        }
+        out
+    }
+
+    /// Records that `written` (from [`Series::chunks_to_map`]) is now in `chunks_head/` at `mapped`, and uses
+    /// the mapping instead of the heap copy if the chunk is still there.
+    pub(crate) fn mapped(&self, written: &ClosedChunk, mapped: ChunkBytes) {
+        let ChunkBytes::Heap(heap) = &written.bytes else { return };
+        let mut d = self.data.lock();
+        d.disk_max_t = d.disk_max_t.max(written.max_t);
+        if let Some(c) = d
+            .closed
+            .iter_mut()
+            .find(|c| matches!(&c.bytes, ChunkBytes::Heap(b) if Arc::ptr_eq(b, heap)))
+        {
+            c.bytes = mapped;
+        }
     }
 
     pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Option<Snapshot> {
         let d = self.data.lock();
-        let chunks: Vec<Arc<ClosedChunk>> =
-            d.closed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
-        let open = d.open.as_ref().filter(|(min_t, a)| *min_t <= maxt && a.last_t() >= mint).map(
-            |(min_t, a)| {
-                Arc::new(ClosedChunk { min_t: *min_t, max_t: a.last_t(), bytes: a.bytes().into() })
-            },
-        );
+        let stones = d.stones.as_deref().map_or(&[][..], Vec::as_slice);
+        // Chunks wholly deleted are left out, so a series whose samples are all deleted is not selected.
+        let live = |min_t: i64, max_t: i64| !stones.iter().any(|(s, e)| *s <= min_t && max_t <= *e);
+        let chunks: Vec<ClosedChunk> = d
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt && live(c.min_t, c.max_t))
+            .cloned()
+            .collect();
+        let open = d
+            .open
+            .as_ref()
+            .filter(|(min_t, a)| *min_t <= maxt && a.last_t() >= mint && live(*min_t, a.last_t()))
+            .map(|(min_t, a)| ClosedChunk::of_open(*min_t, a));
         let hist: Vec<(i64, Value)> =
             d.hist.iter().filter(|(t, _)| *t >= mint && *t <= maxt).cloned().collect();
         if chunks.is_empty() && open.is_none() && hist.is_empty() {
             return None;
         }
-        Some(Snapshot { chunks, open, hist })
+        let stones = d.stones.as_deref().cloned().unwrap_or_default();
+        Some(Snapshot { chunks, open, hist, stones })
     }
 
-    /// Removes the samples in `[mint, maxt]`, re-encoding the float chunks. The newest sample stays the reference
-    /// for Prometheus's ordering rules even if it is deleted. Returns whether anything was removed.
-    pub(crate) fn delete(&self, mint: i64, maxt: i64, chunks: &ChunkCounters) -> bool {
+    /// Deletes the samples in `[mint, maxt]`: histogram samples are dropped, float samples are hidden by a
+    /// deleted interval (as Prometheus's head tombstones; the chunks, which may live in `chunks_head/`, are
+    /// never rewritten). The interval ends at the newest sample, so later samples are not affected. The newest
+    /// sample stays the reference for Prometheus's ordering rules even if it is deleted. Returns whether
+    /// anything was removed.
+    pub(crate) fn delete(&self, mint: i64, maxt: i64) -> bool {
         let mut d = self.data.lock();
         let hist_before = d.hist.len();
         d.hist.retain(|(t, _)| *t < mint || *t > maxt);
-        let mut changed = d.hist.len() != hist_before;
-        let mut floats = Vec::new();
-        let mut all: Vec<Arc<ClosedChunk>> = d.closed.clone();
-        if let Some((min_t, a)) = &d.open {
-            all.push(Arc::new(ClosedChunk {
-                min_t: *min_t,
-                max_t: a.last_t(),
-                bytes: a.bytes().into(),
-            }));
-        }
-        if !all.iter().any(|c| c.max_t >= mint && c.min_t <= maxt) {
+        let changed = d.hist.len() != hist_before;
+        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t));
+        if mint > maxt {
             return changed;
         }
-        decode_floats(&all, i64::MIN, i64::MAX, &mut floats);
-        let before = floats.len();
-        floats.retain(|(t, _)| *t < mint || *t > maxt);
-        changed |= floats.len() != before;
-        chunks.removed(all.len() as u64);
-        chunks.created(floats.len().div_ceil(usize::from(SAMPLES_PER_CHUNK)) as u64);
-        d.closed.clear();
-        d.open = None;
-        for chunk in floats.chunks(usize::from(SAMPLES_PER_CHUNK)) {
-            let mut a = XorAppender::new();
-            for (t, v) in chunk {
-                a.append(*t, *v);
-            }
-            let min_t = chunk.first().map_or(0, |p| p.0);
-            d.open = Some((min_t, a));
-            if chunk.len() == usize::from(SAMPLES_PER_CHUNK)
-                && let Some((min_t, a)) = d.open.take()
-            {
-                d.closed.push(Arc::new(ClosedChunk {
-                    min_t,
-                    max_t: a.last_t(),
-                    bytes: a.bytes().into(),
-                }));
-            }
+        let mut chunks: Vec<ClosedChunk> =
+            d.closed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt).cloned().collect();
+        if let Some((min_t, a)) = &d.open
+            && *min_t <= maxt
+            && a.last_t() >= mint
+        {
+            chunks.push(ClosedChunk::of_open(*min_t, a));
         }
-        changed
+        let stones = d.stones.as_deref().map_or(&[][..], Vec::as_slice);
+        let visible = chunks.iter().any(|c| {
+            XorIterator::new(&c.bytes).any(|(t, _)| t >= mint && t <= maxt && !deleted(stones, t))
+        });
+        if !visible {
+            return changed;
+        }
+        let stones = d.stones.get_or_insert_with(Box::default);
+        stones.push((mint, maxt));
+        stones.sort_unstable();
+        true
     }
 
     /// The samples in `[mint, maxt]`, floats and histograms separately, in time order.
@@ -241,10 +339,7 @@ impl Series {
             return (Vec::new(), Vec::new());
         };
         let mut floats = Vec::new();
-        decode_floats(&snap.chunks, mint, maxt, &mut floats);
-        if let Some(open) = &snap.open {
-            decode_floats(std::slice::from_ref(open), mint, maxt, &mut floats);
-        }
+        snap.decode_floats(mint, maxt, &mut floats);
         (floats, snap.hist)
     }
 
@@ -264,8 +359,9 @@ impl Series {
         d.closed.is_empty() && d.open.is_none() && d.hist.is_empty()
     }
 
-    /// Drops data older than `mint`; returns the new oldest timestamp, or `None` when nothing is left.
-    pub(crate) fn truncate(&self, mint: i64, chunks: &ChunkCounters) -> Option<i64> {
+    /// Drops data older than `mint`; returns the new oldest timestamp (`None` when nothing is left) and the
+    /// lowest `chunks_head/` file a chunk of the series still lives in.
+    pub(crate) fn truncate(&self, mint: i64, chunks: &ChunkCounters) -> (Option<i64>, Option<u32>) {
         let mut d = self.data.lock();
         let before = d.closed.len();
         d.closed.retain(|c| c.max_t >= mint);
@@ -275,6 +371,12 @@ impl Series {
             chunks.removed(1);
         }
         d.hist.retain(|(t, _)| *t >= mint);
+        if let Some(stones) = &mut d.stones {
+            stones.retain(|(_, end)| *end >= mint);
+            if stones.is_empty() {
+                d.stones = None;
+            }
+        }
         let mut min = i64::MAX;
         if let Some(c) = d.closed.first() {
             min = min.min(c.min_t);
@@ -285,18 +387,32 @@ impl Series {
         if let Some((t, _)) = d.hist.first() {
             min = min.min(*t);
         }
-        (min != i64::MAX).then_some(min)
+        let file = d.closed.iter().filter_map(|c| c.bytes.file_index()).min();
+        ((min != i64::MAX).then_some(min), file)
     }
 }
 
-/// Decodes every float sample of a snapshot's chunks within `[mint, maxt]`, in time order.
-pub(crate) fn decode_floats(
-    chunks: &[Arc<ClosedChunk>],
-    mint: i64,
-    maxt: i64,
-    out: &mut Vec<(i64, f64)>,
-) {
-    for c in chunks {
-        out.extend(XorIterator::new(&c.bytes).filter(|(t, _)| *t >= mint && *t <= maxt));
+impl Snapshot {
+    /// Decodes every float sample within `[mint, maxt]` that is not deleted, in time order.
+    pub(crate) fn decode_floats(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        for c in self.chunks.iter().chain(&self.open) {
+            let from = out.len();
+            out.extend(XorIterator::new(&c.bytes).filter(|(t, _)| *t >= mint && *t <= maxt));
+            if !self.stones.is_empty() {
+                let mut i = from;
+                for j in from..out.len() {
+                    if !deleted(&self.stones, out[j].0) {
+                        out[i] = out[j];
+                        i += 1;
+                    }
+                }
+                out.truncate(i);
+            }
+        }
     }
+}
+
+/// Whether `t` lies in one of the sorted intervals.
+fn deleted(stones: &[(i64, i64)], t: i64) -> bool {
+    stones.iter().take_while(|(s, _)| *s <= t).any(|(_, e)| t <= *e)
 }

@@ -47,6 +47,10 @@ pub struct WalReplayStats {
     pub out_of_order: u64,
     /// Samples older than the newest block, which holds them already (skipped).
     pub before_blocks: u64,
+    /// Chunks taken from `chunks_head/`.
+    pub mmapped_chunks: u64,
+    /// Samples in the log that those chunks hold already (skipped).
+    pub in_mmapped_chunks: u64,
     /// Damaged segments repaired on the way.
     pub repairs: usize,
     /// Segments that were missing from the numbering (replaced by empty ones; what follows was replayed).

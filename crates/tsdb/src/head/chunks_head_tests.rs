@@ -1,0 +1,272 @@
+//! `chunks_head/`: chunks leave the heap, restarts take them back instead of rebuilding them from the WAL, and
+//! damaged or stray files never cost a sample.
+
+use std::fs;
+use std::path::Path;
+
+use model::{Labels, MatchType, Matcher, Value};
+use storage::{AppendOptions, Appendable, Queryable, ValueKind};
+
+use super::chunks_head::{FILE_HEADER, MAGIC};
+use super::*;
+use crate::wal::{Compression, PAGE_SIZE, SyncPolicy};
+
+fn opts() -> WalOptions {
+    WalOptions {
+        segment_size: 4 * PAGE_SIZE as u64,
+        compression: Compression::Snappy,
+        sync_policy: SyncPolicy::Never,
+    }
+}
+
+fn open(dir: &Path) -> (Head, WalReplayStats) {
+    Head::open(dir, HeadOptions::default(), opts()).unwrap()
+}
+
+/// Appends `n` samples (15 s apart from `from`) to each of `series` series, one commit per timestamp.
+fn ingest(h: &Head, series: usize, from: i64, n: i64) {
+    for k in 0..n {
+        let t = from + k * 15_000;
+        let mut app = h.appender();
+        for s in 0..series {
+            let labels = Labels::from_pairs([("__name__", "m"), ("s", &s.to_string())]);
+            let v = (k as f64) * 1.5 + s as f64;
+            app.append(0, &labels, 0, t, Value::Float(v), &AppendOptions::default()).unwrap();
+        }
+        app.commit().unwrap();
+    }
+}
+
+/// Every sample of the head as text.
+fn dump(h: &Head) -> Vec<String> {
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let all = Matcher::new(MatchType::Regexp, "__name__", ".+").unwrap();
+    let mut set = q.select(true, None, &[all]);
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let mut c = s.cursor();
+        while c.next() == ValueKind::Float {
+            let (t, v) = c.at();
+            out.push(format!("{} {t} {v}", s.labels));
+        }
+    }
+    out
+}
+
+fn chunk_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join("chunks_head"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn mapped_chunks(h: &Head) -> usize {
+    h.inner
+        .by_ref
+        .read()
+        .values()
+        .map(|s| s.data.lock().closed.iter().filter(|c| c.bytes.file_index().is_some()).count())
+        .sum()
+}
+
+#[test]
+fn closed_chunks_are_written_in_prometheus_format_and_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, _) = open(dir.path());
+    ingest(&h, 3, 0, 500);
+    // 500 samples per series: 4 full chunks of 120 are closed, the fifth is open.
+    assert_eq!(mapped_chunks(&h), 0);
+    assert_eq!(h.mmap_chunks().unwrap(), 12);
+    assert_eq!(mapped_chunks(&h), 12);
+    assert_eq!(h.mmap_chunks().unwrap(), 0, "nothing new to write");
+    let st = h.mmap_stats().unwrap();
+    assert_eq!((st.chunks_written, st.write_failures, st.files), (12, 0, 1));
+    assert_eq!(chunk_files(dir.path()), vec!["000001"]);
+
+    let b = fs::read(dir.path().join("chunks_head/000001")).unwrap();
+    assert_eq!(st.storage_size_bytes, b.len() as u64);
+    assert_eq!(&b[..4], &MAGIC.to_be_bytes());
+    assert_eq!(&b[4..8], &[1, 0, 0, 0]);
+    // The first chunk: series ref, mint, maxt, XOR encoding, length, data (120 samples), CRC32C of it all.
+    let be = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+    let at = FILE_HEADER;
+    let series_ref = be(at);
+    assert!(series_ref >= 1);
+    assert_eq!((be(at + 8) as i64, be(at + 16) as i64), (0, 119 * 15_000));
+    assert_eq!(b[at + 24], 1);
+    let (mut len, mut n) = (0usize, 0);
+    while b[at + 25 + n] & 0x80 != 0 {
+        len |= usize::from(b[at + 25 + n] & 0x7f) << (7 * n);
+        n += 1;
+    }
+    len |= usize::from(b[at + 25 + n]) << (7 * n);
+    let data = at + 26 + n;
+    assert_eq!(u16::from_be_bytes([b[data], b[data + 1]]), 120);
+    let crc = u32::from_be_bytes(b[data + len..data + len + 4].try_into().unwrap());
+    assert_eq!(crc, crc32c::crc32c(&b[at..data + len]));
+
+    // The mapped chunks read back the same samples as before.
+    let want: Vec<String> = (0..3)
+        .flat_map(|s| {
+            (0..500).map(move |k| {
+                format!(
+                    "{{__name__=\"m\", s=\"{s}\"}} {} {}",
+                    k * 15_000,
+                    k as f64 * 1.5 + s as f64
+                )
+            })
+        })
+        .collect();
+    assert_eq!(dump(&h), want);
+}
+
+#[test]
+fn a_restart_takes_the_mapped_chunks_and_skips_their_samples_in_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (h, _) = open(dir.path());
+        ingest(&h, 4, 0, 400);
+        h.mmap_chunks().unwrap();
+        ingest(&h, 4, 400 * 15_000, 100);
+        h.sync_wal().unwrap();
+        dump(&h)
+    };
+    assert_eq!(before.len(), 4 * 500);
+    let (h, stats) = open(dir.path());
+    // 500 samples: 4 closed chunks per series were written (3 before the second batch, one on shutdown).
+    assert_eq!(stats.mmapped_chunks, 16);
+    assert_eq!(stats.in_mmapped_chunks, 4 * 480);
+    assert_eq!(stats.samples, 4 * 20);
+    assert_eq!(stats.out_of_order, 0);
+    assert_eq!(dump(&h), before);
+    assert_eq!(h.min_time(), 0);
+    assert_eq!(h.max_time(), 499 * 15_000);
+    // Appends continue after the restored data, and a new file is started.
+    ingest(&h, 4, 500 * 15_000, 200);
+    h.mmap_chunks().unwrap();
+    assert_eq!(chunk_files(dir.path()), vec!["000001", "000002"]);
+    drop(h);
+    let (h, stats) = open(dir.path());
+    assert_eq!(dump(&h).len(), 4 * 700);
+    assert_eq!(stats.mmapped_chunks, 4 * 5);
+}
+
+#[test]
+fn damage_in_a_chunk_file_costs_no_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (h, _) = open(dir.path());
+        ingest(&h, 2, 0, 600);
+        h.sync_wal().unwrap();
+        dump(&h)
+    };
+    let path = dir.path().join("chunks_head/000001");
+    let mut b = fs::read(&path).unwrap();
+    let len = b.len();
+    b[len / 2] ^= 0x55;
+    fs::write(&path, &b).unwrap();
+    let (h, stats) = open(dir.path());
+    let opened = h.mmap_stats().unwrap().opened;
+    assert_eq!(opened.corruptions, 1, "{opened:?}");
+    assert!(opened.first_corruption.unwrap().contains("checksum mismatch"));
+    assert!(stats.mmapped_chunks < 8, "chunks from the damage on are dropped: {stats:?}");
+    assert!(fs::metadata(&path).unwrap().len() < len as u64, "the file is cut at the damage");
+    assert_eq!(dump(&h), before);
+}
+
+#[test]
+fn stray_and_misnumbered_files_cost_no_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (h, _) = open(dir.path());
+        ingest(&h, 2, 0, 300);
+        h.sync_wal().unwrap();
+        dump(&h)
+    };
+    // A hole in the numbering, then garbage: both are dropped, the intact first file is kept.
+    fs::write(dir.path().join("chunks_head/000003"), b"not a chunk file at all").unwrap();
+    let (h, stats) = open(dir.path());
+    assert_eq!(h.mmap_stats().unwrap().opened.corruptions, 1);
+    assert_eq!(stats.mmapped_chunks, 4);
+    assert_eq!(dump(&h), before);
+    assert!(!dir.path().join("chunks_head/000003").exists());
+    drop(h);
+    // An empty last file (created, never written before a crash) is removed silently.
+    fs::write(dir.path().join("chunks_head/000002"), b"").unwrap();
+    let (h, _) = open(dir.path());
+    assert_eq!(h.mmap_stats().unwrap().opened.corruptions, 0);
+    assert_eq!(dump(&h), before);
+    drop(h);
+    // A file with a wrong magic number is damage: it goes, the WAL restores its samples.
+    fs::write(dir.path().join("chunks_head/000001"), [0xde, 0xad, 0xbe, 0xef, 1, 0, 0, 0]).unwrap();
+    let (h, stats) = open(dir.path());
+    assert_eq!(h.mmap_stats().unwrap().opened.corruptions, 1);
+    assert_eq!(stats.mmapped_chunks, 0);
+    assert_eq!(dump(&h), before);
+}
+
+#[test]
+fn truncation_deletes_files_from_the_oldest_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, _) = open(dir.path());
+    // Three files: chunks written, then truncations cut a new file each time.
+    ingest(&h, 2, 0, 250);
+    h.mmap_chunks().unwrap();
+    h.truncate(0);
+    ingest(&h, 2, 250 * 15_000, 250);
+    h.mmap_chunks().unwrap();
+    h.truncate(0);
+    ingest(&h, 2, 500 * 15_000, 250);
+    h.mmap_chunks().unwrap();
+    assert_eq!(chunk_files(dir.path()), vec!["000001", "000002", "000003"]);
+    // Dropping everything before sample 300 frees the first file only.
+    h.truncate(300 * 15_000);
+    assert_eq!(chunk_files(dir.path()), vec!["000002", "000003"]);
+    h.sync_wal().unwrap();
+    let before = dump(&h);
+    drop(h);
+    let (h, stats) =
+        Head::open_from(dir.path(), HeadOptions::default(), opts(), 300 * 15_000).unwrap();
+    assert_eq!(dump(&h), before);
+    assert!(stats.mmapped_chunks > 0);
+}
+
+#[test]
+fn deletions_survive_a_restart_over_mapped_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Matcher::new(MatchType::Equal, "s", "1").unwrap();
+    let before = {
+        let (h, _) = open(dir.path());
+        ingest(&h, 2, 0, 400);
+        h.mmap_chunks().unwrap();
+        assert_eq!(h.delete(100 * 15_000, 199 * 15_000, std::slice::from_ref(&m)).unwrap(), 1);
+        ingest(&h, 2, 400 * 15_000, 300);
+        h.sync_wal().unwrap();
+        dump(&h)
+    };
+    assert_eq!(before.len(), 2 * 700 - 100);
+    let (h, stats) = open(dir.path());
+    assert!(stats.mmapped_chunks >= 10, "{stats:?}");
+    assert_eq!(dump(&h), before);
+}
+
+#[test]
+fn series_references_in_the_files_are_not_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (h, _) = open(dir.path());
+        ingest(&h, 3, 0, 130);
+        h.sync_wal().unwrap();
+    }
+    // The WAL loses its series records (a checkpoint dropped the series), the chunk files keep them.
+    fs::remove_dir_all(dir.path().join("wal")).unwrap();
+    fs::create_dir(dir.path().join("wal")).unwrap();
+    let (h, stats) = open(dir.path());
+    assert_eq!((stats.series, stats.mmapped_chunks), (0, 0));
+    ingest(&h, 1, 0, 1);
+    let refs: Vec<u64> = h.inner.by_ref.read().keys().copied().collect();
+    assert_eq!(refs.len(), 1);
+    assert!(refs[0] > 3, "a fresh reference, not one of the files' {refs:?}");
+}
