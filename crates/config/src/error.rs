@@ -22,6 +22,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A file named by `scrape_config_files` cannot be used; Prometheus names it by its absolute path.
+    #[error("{}: {location}{message}", model::gostr::quote(path))]
+    ScrapeConfigFile {
+        /// The included file, absolute.
+        path: String,
+        /// `file:line:col: ` or empty.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The structure is valid YAML but the values are not acceptable.
     #[error("{0}")]
     Invalid(String),

@@ -40,37 +40,31 @@ const SD_MECHANISMS: &[&str] = &[
     "vultr",
 ];
 
-/// Reads and validates a configuration file. Relative paths inside are kept as written; callers resolve them
-/// against the file's directory.
+/// Reads and validates a configuration file, then appends the scrape configs of the files its
+/// `scrape_config_files` name (relative patterns against the file's directory), validated as Prometheus validates
+/// them when it applies a configuration. Relative paths inside are kept as written, those of included files
+/// rebased onto the main file's directory; callers resolve them against that directory.
 pub fn load_file(path: &Path) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Read { path: path.display().to_string(), message: e.to_string() })?;
-    load_str(&text, &path.display().to_string())
+    load_at(&text, &path.display().to_string(), Some(path.parent().unwrap_or(Path::new(""))))
 }
 
-/// Parses and validates configuration text; `name` is used in error messages.
+/// Parses and validates configuration text; `name` is used in error messages. Files named by
+/// `scrape_config_files` are not read (there is no directory to find them in).
 pub fn load_str(text: &str, name: &str) -> Result<Config, Error> {
+    load_at(text, name, None)
+}
+
+/// Parses and validates `text`, reading `scrape_config_files` relative to `dir` when given.
+fn load_at(text: &str, name: &str, dir: Option<&Path>) -> Result<Config, Error> {
     let mut cfg: Config = if text.trim().is_empty() {
         Config::default()
     } else {
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-            let location = e
-                .location()
-                .map(|l| format!("{name}:{}:{}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            let msg = e.to_string();
-            // The library prefixes its own position and may append a source snippet: keep the first message line.
-            let first = msg.lines().next().unwrap_or("").to_string();
-            let message = match first.split_once(": ") {
-                Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
-                _ => first,
-            };
-            let mut message = prometheus_wording(&message);
-            if message.starts_with("invalid type:") {
-                let line = e.location().map(|l| l.line()).unwrap_or(0);
-                message = format!("yaml: unmarshal errors:\n  line {line}: {message}");
-            }
-            Error::Yaml { path: name.to_string(), location, message }
+        parse_yaml(text, name).map_err(|(location, message)| Error::Yaml {
+            path: name.to_string(),
+            location,
+            message,
         })?
     };
     // Prometheus validates while decoding, so its validation errors carry the file name too.
@@ -80,7 +74,59 @@ pub fn load_str(text: &str, name: &str) -> Result<Config, Error> {
         }
         other => other,
     })?;
+    if let Some(dir) = dir {
+        include::append_scrape_config_files(&mut cfg, dir)?;
+    }
     Ok(cfg)
+}
+
+/// Decodes YAML text; an error is given as its `file:line:col: ` prefix (empty when unknown) and its message in
+/// the Go YAML decoder's words.
+fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    name: &str,
+) -> Result<T, (String, String)> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+        let position = e.location().map(|l| (l.line() as usize, l.column() as usize));
+        let location =
+            position.map(|(line, col)| format!("{name}:{line}:{col}: ")).unwrap_or_default();
+        if let serde_saphyr::Error::BinaryNotUtf8 { .. } = &e
+            && let Some((line, col)) = position
+            && let Some(message) = binary::non_utf8_message(text, line, col)
+        {
+            return (location, message);
+        }
+        let msg = e.to_string();
+        // The library prefixes its own position and may append a source snippet: keep the first message line.
+        let first = msg.lines().next().unwrap_or("").to_string();
+        let message = match first.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+            _ => first,
+        };
+        let mut message = prometheus_wording(&message);
+        let line = position.map_or(0, |(line, _)| line);
+        if message.starts_with("invalid type:") {
+            message = format!("yaml: unmarshal errors:\n  line {line}: {message}");
+        } else if message == "expected string scalar"
+            && let Some((line, col)) = position
+        {
+            let node = node_kind(text, line, col);
+            message = format!(
+                "yaml: unmarshal errors:\n  line {line}: cannot unmarshal {node} into string"
+            );
+        }
+        (location, message)
+    })
+}
+
+/// The YAML kind (`!!seq`, `!!map`) of the node starting at `line`:`col`, for the Go decoder's type errors.
+fn node_kind(text: &str, line: usize, col: usize) -> &'static str {
+    let rest = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.char_indices().nth(col.saturating_sub(1)).map(|(i, _)| &l[i..]))
+        .unwrap_or("");
+    if rest.starts_with('[') || rest.starts_with("- ") { "!!seq" } else { "!!map" }
 }
 
 /// Rewrites the YAML library's messages for unknown and repeated fields into the Go YAML decoder's words, which
@@ -91,6 +137,12 @@ fn prometheus_wording(msg: &str) -> String {
         && let Some((field, _)) = rest.split_once('`')
     {
         return format!("field {field} not found in type config.plain");
+    }
+    if msg.starts_with("!!binary scalar is not valid UTF-8") {
+        return "!!binary value is not UTF-8 text, which this field cannot hold".into();
+    }
+    if msg == "invalid !!binary base64" {
+        return "!!binary value contains invalid base64 data".into();
     }
     if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
         let key = rest.split([',', ' ']).next().unwrap_or(rest);
@@ -106,6 +158,16 @@ fn yaml_options() -> serde_saphyr::Options {
     o.emit_comments = false;
     o.with_snippet = false;
     o
+}
+
+/// The service discovery blocks of one scrape config, which Prometheus checks while decoding.
+fn validate_sd(sc: &ScrapeConfig) -> Result<(), Error> {
+    for (key, list) in &sc.other_sd_configs {
+        if key.strip_suffix("_sd_configs").is_some_and(|m| SD_MECHANISMS.contains(&m)) {
+            crate::sd::validate(key, list)?;
+        }
+    }
+    Ok(())
 }
 
 fn validate(cfg: &mut Config) -> Result<(), Error> {
@@ -125,13 +187,12 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
         }
     }
     let utf8 = g.metric_name_validation_scheme.as_deref() != Some("legacy");
-    if let Some(s) = &g.metric_name_validation_scheme
-        && s != "utf8"
-        && s != "legacy"
-    {
-        return Err(Error::Invalid(format!(
-            "unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}"
-        )));
+    if let Some(s) = &g.metric_name_validation_scheme {
+        validation_scheme(s)?;
+    }
+    if !g.scrape_protocols.is_empty() {
+        check_protocols(&g.scrape_protocols)
+            .map_err(|e| Error::Invalid(format!("{e} for global config")))?;
     }
     if let Some(st) = &cfg.storage {
         crate::sd::storage(st)?;
@@ -139,13 +200,12 @@ fn validate(cfg: &mut Config) -> Result<(), Error> {
     if let Some(t) = &cfg.tracing {
         crate::sd::tracing(t)?;
     }
+    if let Some(o) = &cfg.otlp {
+        crate::sd::otlp(o, utf8)?;
+    }
     // Prometheus checks service discovery blocks while decoding, before the scrape configs' own rules.
     for sc in &cfg.scrape_configs {
-        for (key, list) in &sc.other_sd_configs {
-            if key.strip_suffix("_sd_configs").is_some_and(|m| SD_MECHANISMS.contains(&m)) {
-                crate::sd::validate(key, list)?;
-            }
-        }
+        validate_sd(sc)?;
     }
     crate::remote::validate_remote_write(&cfg.remote_write)?;
     crate::remote::validate_remote_read(&cfg.remote_read)?;
@@ -192,6 +252,34 @@ fn valid_glob_path(p: &str) -> bool {
     p.find('*').is_none_or(|i| !p[i..].contains('/'))
 }
 
+/// A name validation scheme as the Go decoder reads it: `legacy` or `utf8`, or empty for unset.
+fn validation_scheme(s: &str) -> Result<&str, Error> {
+    match s {
+        "" | "legacy" | "utf8" => Ok(s),
+        other => Err(Error::Invalid(format!(
+            "unrecognized ValidationScheme: {}",
+            model::gostr::quote(other)
+        ))),
+    }
+}
+
+/// Prometheus's checks of a `scrape_protocols` list: duplicates (ignoring case) and unknown names, in order.
+fn check_protocols(list: &[String]) -> Result<(), String> {
+    const SUPPORTED: &str = "supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]";
+    for (i, p) in list.iter().enumerate() {
+        if list[..i].iter().any(|q| q.eq_ignore_ascii_case(p)) {
+            return Err(format!(
+                "duplicated protocol in scrape_protocols, got [{}]",
+                list.join(" ")
+            ));
+        }
+        if !PROTOCOLS.contains(&p.as_str()) {
+            return Err(format!("scrape_protocols: unknown scrape protocol {p}, {SUPPORTED}"));
+        }
+    }
+    Ok(())
+}
+
 /// The escaping schemes Prometheus knows.
 const ESCAPINGS: &[&str] = &["allow-utf-8", "underscores", "dots", "values"];
 
@@ -201,12 +289,7 @@ fn validate_name_schemes(sc: &ScrapeConfig, g: &crate::GlobalConfig) -> Result<(
     let local_unset = sc.metric_name_validation_scheme.as_deref().is_none_or(str::is_empty);
     let validation = match sc.metric_name_validation_scheme.as_deref() {
         None | Some("") => global_validation,
-        Some(v @ ("legacy" | "utf8")) => v,
-        Some(v) => {
-            return Err(Error::Invalid(format!(
-                "unknown scrape config name validation method specified, must be either '', 'legacy' or 'utf8', got {v}"
-            )));
-        }
+        Some(v) => validation_scheme(v)?,
     };
     let by_validation = |v: &str| if v == "legacy" { "underscores" } else { "allow-utf-8" };
     let must_be = "must be one of 'allow-utf-8', 'underscores', 'dots', or 'values'";
@@ -292,25 +375,16 @@ fn validate_scrape(
             g.scrape_protocols.clone()
         };
     }
-    const SUPPORTED: &str = "supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]";
-    for (i, p) in sc.scrape_protocols.iter().enumerate() {
-        if !PROTOCOLS.contains(&p.as_str()) {
-            return Err(Error::Invalid(format!(
-                "scrape_protocols: unknown scrape protocol {p}, {SUPPORTED}"
-            )));
-        }
-        if sc.scrape_protocols[..i].contains(p) {
-            return Err(Error::Invalid(format!(
-                "duplicated protocol in scrape_protocols, got [{}] for scrape config with job name {job:?}",
-                sc.scrape_protocols.join(" ")
-            )));
-        }
-    }
+    check_protocols(&sc.scrape_protocols)
+        .map_err(|e| Error::Invalid(format!("{e} for scrape config with job name {job:?}")))?;
     if let Some(p) = &sc.fallback_scrape_protocol
+        && !p.is_empty()
         && !PROTOCOLS.contains(&p.as_str())
     {
+        let e = check_protocols(std::slice::from_ref(p)).expect_err("an unknown protocol fails");
+        let e = e.trim_start_matches("scrape_protocols: ");
         return Err(Error::Invalid(format!(
-            "invalid fallback_scrape_protocol for scrape config with job name {job:?}: unknown scrape protocol {p}, {SUPPORTED}"
+            "invalid fallback_scrape_protocol for scrape config with job name {job:?}: {e}"
         )));
     }
     let has_bearer = sc.bearer_token.is_some() || sc.bearer_token_file.is_some();
@@ -391,6 +465,10 @@ impl Config {
         }
     }
 }
+
+mod binary;
+mod glob;
+mod include;
 
 #[cfg(test)]
 mod tests;

@@ -49,7 +49,47 @@ fn http_url(u: &str) -> Result<(), Error> {
     }
 }
 
+/// The keys of Prometheus's inline HTTP client settings.
+const HTTP_CLIENT_FIELDS: &[&str] = &[
+    "basic_auth",
+    "authorization",
+    "oauth2",
+    "bearer_token",
+    "bearer_token_file",
+    "tls_config",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
+    "follow_redirects",
+    "enable_http2",
+    "http_headers",
+];
+
+/// The Go decoder's strict check: every key of mapping `v` must be a field of Go type `ty`.
+fn known_fields(v: &Any, fields: &[&[&str]], ty: &str) -> Result<(), Error> {
+    let Some(map) = v.as_object() else { return Ok(()) };
+    match map.keys().find(|k| !fields.iter().any(|f| f.contains(&k.as_str()))) {
+        Some(k) => invalid(format!("field {k} not found in type {ty}")),
+        None => Ok(()),
+    }
+}
+
 fn kubernetes(v: &Any) -> Result<(), Error> {
+    // Decoding is strict and comes before the checks, so unknown fields are reported first.
+    const FIELDS: &[&str] =
+        &["api_server", "role", "kubeconfig_file", "namespaces", "selectors", "attach_metadata"];
+    known_fields(v, &[FIELDS, HTTP_CLIENT_FIELDS], "kubernetes.plain")?;
+    if let Some(ns) = v.get("namespaces") {
+        known_fields(ns, &[&["own_namespace", "names"]], "kubernetes.plain")?;
+    }
+    for s in v.get("selectors").and_then(Any::as_array).into_iter().flatten() {
+        known_fields(s, &[&["role", "label", "field"]], "kubernetes.SelectorConfig")?;
+    }
+    if let Some(m) = v.get("attach_metadata") {
+        let fields: &[&str] = &["node", "namespace", "deployment", "job", "cronjob"];
+        known_fields(m, &[fields], "kubernetes.AttachMetadataConfig")?;
+    }
     let role = text(v, "role");
     const ROLES: &[&str] = &["endpoints", "endpointslice", "service", "pod", "node", "ingress"];
     if !ROLES.contains(&role) {
@@ -214,6 +254,52 @@ fn azure(v: &Any) -> Result<(), Error> {
             }
         }
     }
+    const METHODS: [&str; 4] = ["OAuth", "ManagedIdentity", "SDK", "WorkloadIdentity"];
+    if !METHODS.contains(&method) {
+        let [a, b, c, d] = METHODS;
+        return invalid(format!(
+            "unknown authentication_type {method:?}. Supported types are {a:?}, {b:?}, {c:?} or {d:?}"
+        ));
+    }
+    http_client(v)
+}
+
+/// Oracle Cloud: a region, then the settings of the chosen authentication method.
+fn oci(v: &Any) -> Result<(), Error> {
+    if !has(v, "region") {
+        return invalid("oci_sd: region is required");
+    }
+    const KEY_FIELDS: [&str; 4] = ["tenancy", "user", "fingerprint", "key_file"];
+    let passphrases = has(v, "key_passphrase") || has(v, "key_passphrase_file");
+    match v.get("auth").and_then(Any::as_str).unwrap_or("api_key") {
+        "api_key" => {
+            if let Some(k) = KEY_FIELDS.iter().find(|k| !has(v, k)) {
+                return invalid(format!("oci_sd: api_key auth requires {k}"));
+            }
+            if has(v, "key_passphrase") && has(v, "key_passphrase_file") {
+                return invalid(
+                    "oci_sd: at most one of key_passphrase and key_passphrase_file must be configured",
+                );
+            }
+        }
+        "instance_principal" => {
+            if passphrases || KEY_FIELDS.iter().any(|k| has(v, k)) {
+                return invalid(
+                    "oci_sd: instance_principal auth must not have tenancy, user, fingerprint, key_file, key_passphrase, or key_passphrase_file set",
+                );
+            }
+        }
+        other => {
+            return invalid(format!(
+                "oci_sd: unknown auth method {other:?}, expected \"api_key\" or \"instance_principal\""
+            ));
+        }
+    }
+    for (i, c) in v.get("compartments").and_then(Any::as_array).into_iter().flatten().enumerate() {
+        if c.as_str().is_none_or(str::is_empty) {
+            return invalid(format!("oci_sd: compartments[{i}] must not be empty"));
+        }
+    }
     http_client(v)
 }
 
@@ -246,6 +332,7 @@ pub(crate) fn validate(key: &str, list: &Any) -> Result<(), Error> {
             "kubernetes_sd_configs" => kubernetes(v)?,
             "marathon_sd_configs" => marathon(v)?,
             "azure_sd_configs" => azure(v)?,
+            "oci_sd_configs" => oci(v)?,
             "puppetdb_sd_configs" => puppetdb(v)?,
             "eureka_sd_configs" => eureka(v)?,
             "http_sd_configs" => {
@@ -387,4 +474,52 @@ pub(crate) fn tracing(v: &Any) -> Result<(), Error> {
         return invalid(format!("invalid compression type {c} provided, valid options: gzip"));
     }
     Ok(())
+}
+
+/// Validates the `otlp` section; `utf8` is whether the global name validation allows UTF-8.
+pub(crate) fn otlp(v: &Any, utf8: bool) -> Result<(), Error> {
+    let list = |k: &str| -> Vec<&str> {
+        v.get(k).and_then(Any::as_array).into_iter().flatten().filter_map(Any::as_str).collect()
+    };
+    let promote = list("promote_resource_attributes");
+    let ignore = list("ignore_resource_attributes");
+    if v.get("promote_all_resource_attributes").and_then(Any::as_bool).unwrap_or(false) {
+        if !promote.is_empty() {
+            return invalid(
+                "'promote_all_resource_attributes' and 'promote_resource_attributes' cannot be configured simultaneously",
+            );
+        }
+        attributes(&ignore, "ignored")
+            .map_err(|e| Error::Invalid(format!("invalid 'ignore_resource_attributes': {e}")))?;
+    } else {
+        if !ignore.is_empty() {
+            return invalid(
+                "'ignore_resource_attributes' cannot be configured unless 'promote_all_resource_attributes' is true",
+            );
+        }
+        attributes(&promote, "promoted")
+            .map_err(|e| Error::Invalid(format!("invalid 'promote_resource_attributes': {e}")))?;
+    }
+    match text(v, "translation_strategy") {
+        "" | "UnderscoreEscapingWithSuffixes" | "UnderscoreEscapingWithoutSuffixes" => Ok(()),
+        s @ ("NoTranslation" | "NoUTF8EscapingWithSuffixes") if !utf8 => {
+            invalid(format!("OTLP translation strategy {s:?} is not allowed when UTF8 is disabled"))
+        }
+        "NoTranslation" | "NoUTF8EscapingWithSuffixes" => Ok(()),
+        s => invalid(format!("unsupported OTLP translation strategy {s:?}")),
+    }
+}
+
+/// Every problem of an OTel resource attribute list (trimmed names must be non-empty and distinct), one a line.
+fn attributes(names: &[&str], adjective: &str) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for name in names.iter().map(|n| n.trim()) {
+        if name.is_empty() {
+            problems.push(format!("empty {adjective} OTel resource attribute"));
+        } else if !seen.insert(name) {
+            problems.push(format!("duplicated {adjective} OTel resource attribute {name:?}"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
 }

@@ -126,7 +126,7 @@ where
         .collect()
 }
 
-fn scrape_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScrapeConfig>, D::Error> {
+pub(crate) fn scrape_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ScrapeConfig>, D::Error> {
     list_without_nulls(d, "empty or null scrape config section")
 }
 
@@ -166,8 +166,14 @@ pub struct Config {
     /// Globs of files holding more scrape configs.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub scrape_config_files: Vec<String>,
-    /// Scrape jobs.
-    #[serde(default, deserialize_with = "scrape_list", skip_serializing_if = "Vec::is_empty")]
+    /// Scrape jobs: the file's own, then (for files loaded by path) those of `scrape_config_files`, which the
+    /// YAML rendering leaves out as Prometheus's does.
+    #[serde(
+        default,
+        deserialize_with = "scrape_list",
+        serialize_with = "own_scrape_configs",
+        skip_serializing_if = "no_own_scrape_configs"
+    )]
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Alerting settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +193,14 @@ pub struct Config {
     /// OTLP receiver settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otlp: Option<Any>,
+}
+
+fn own_scrape_configs<S: Serializer>(list: &[ScrapeConfig], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().filter(|c| c.included_from.is_none()))
+}
+
+fn no_own_scrape_configs(list: &[ScrapeConfig]) -> bool {
+    list.iter().all(|c| c.included_from.is_some())
 }
 
 fn d_1m() -> Duration {
@@ -557,12 +571,21 @@ pub struct ScrapeConfig {
     /// Every other service discovery mechanism, by its `<name>_sd_configs` key (parsed, not yet supported).
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     pub other_sd_configs: BTreeMap<String, Any>,
+    /// The `scrape_config_files` file this config came from (absolute), or `None` for the main file's own.
+    #[serde(skip)]
+    pub(crate) included_from: Option<String>,
 }
 
 impl ScrapeConfig {
     /// The effective scrape interval (set during loading).
     pub fn interval(&self) -> Duration {
         self.scrape_interval.unwrap_or(d_1m())
+    }
+
+    /// The file named by `scrape_config_files` this config was read from (absolute), or `None` for a config of
+    /// the main file.
+    pub fn included_from(&self) -> Option<&str> {
+        self.included_from.as_deref()
     }
 
     /// The effective scrape timeout (set during loading).
