@@ -270,3 +270,53 @@ fn series_references_in_the_files_are_not_handed_out_again() {
     assert_eq!(refs.len(), 1);
     assert!(refs[0] > 3, "a fresh reference, not one of the files' {refs:?}");
 }
+
+/// Debian's Prometheus 2.42 `promtool tsdb dump` reads our head chunk files: with a WAL that holds only the
+/// series records, every sample it prints can only have come from `chunks_head/`.
+#[test]
+fn promtool_2_42_reads_our_head_chunk_files() {
+    let promtool = Path::new("/usr/bin/promtool");
+    if !promtool.exists() {
+        crate::test_peers::missing_peer("/usr/bin/promtool (apt-get install prometheus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let series: Vec<crate::wal::RefSeries> = {
+        let (h, _) = open(dir.path());
+        ingest(&h, 3, 1_700_000_000_000, 500);
+        h.sync_wal().unwrap();
+        h.inner
+            .by_ref
+            .read()
+            .values()
+            .map(|s| crate::wal::RefSeries { series_ref: s.reference, labels: s.labels.clone() })
+            .collect()
+    };
+    fs::remove_dir_all(dir.path().join("wal")).unwrap();
+    let (mut wal, _) = crate::wal::Wal::open(dir.path().join("wal"), opts()).unwrap();
+    wal.log(&[crate::wal::RecordRef::Series(&series)]).unwrap();
+    wal.close().unwrap();
+
+    let out = std::process::Command::new(promtool)
+        .args(["tsdb", "dump"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<String> =
+        String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+    // The four closed chunks of each series (480 samples); the open chunk was only in the WAL.
+    let want: Vec<String> = (0..3)
+        .flat_map(|s| {
+            (0..480i64).map(move |k| {
+                let v = k as f64 * 1.5 + s as f64;
+                format!("{{__name__=\"m\", s=\"{s}\"}} {v} {}", 1_700_000_000_000 + k * 15_000)
+            })
+        })
+        .collect();
+    assert_eq!(theirs.len(), want.len());
+    assert_eq!(theirs, want);
+    let (h, stats) = open(dir.path());
+    assert_eq!((stats.mmapped_chunks, stats.samples), (12, 0));
+    assert_eq!(dump(&h).len(), 3 * 480);
+}
