@@ -182,6 +182,13 @@ pub(crate) fn api_options(app: Arc<App>, ready: Arc<AtomicBool>) -> web::ApiOpti
             .iter()
             .any(|(k, v)| k == "web.enable-admin-api" && v == "true")
             .then(|| Arc::new(AdminAdapter(app.db.clone())) as Arc<dyn web::TsdbAdmin>),
+        // Checked when the server starts (see `server::web_settings`).
+        cors_origin: app
+            .flags()
+            .iter()
+            .find(|(k, _)| k == "web.cors.origin")
+            .and_then(|(_, v)| web::CorsOrigin::new(v).ok())
+            .map(Arc::new),
     }
 }
 

@@ -217,6 +217,37 @@ fn max_exemplars(args: &ServerArgs, cfg: &config::Config) -> usize {
 }
 
 /// Runs the server until shutdown.
+/// The listener settings and the route prefix from the `--web.*` flags, as Prometheus derives them: the prefix
+/// defaults to the external URL's path; the CORS pattern must compile.
+fn web_settings(
+    args: &ServerArgs,
+    external_url: &str,
+) -> anyhow::Result<(web::ServeOptions, String)> {
+    web::CorsOrigin::new(&args.cors_origin)
+        .with_context(|| format!("could not compile CORS regex string {:?}", args.cors_origin))?;
+    let read_timeout = model::parse_duration(&args.read_timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("parse --web.read-timeout")?;
+    let prefix = match &args.route_prefix {
+        Some(p) => p.clone(),
+        None => {
+            let rest = external_url.split_once("://").map_or(external_url, |(_, r)| r);
+            rest.find('/')
+                .map_or("", |i| &rest[i..])
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .to_string()
+        }
+    };
+    let opts = web::ServeOptions {
+        max_connections: args.max_connections as usize,
+        read_timeout: (read_timeout > 0)
+            .then(|| std::time::Duration::from_millis(read_timeout as u64)),
+    };
+    Ok((opts, format!("/{}", prefix.trim_matches('/'))))
+}
+
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -251,6 +282,7 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     let scrape = Arc::new(Manager::new(Arc::new(storage.clone())));
     let external_url =
         crate::alerting::external_url(args.external_url.as_deref(), &args.listen_address);
+    let (serve_opts, route_prefix) = web_settings(&args, &external_url)?;
     let notifier = Arc::new(notifier::Notifier::new(notifier::Options::default()));
     let metrics = Metrics::new();
     notifier.observe_latency(metrics.notification_latency.clone());
@@ -324,9 +356,14 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     };
     let ready = Arc::new(AtomicBool::new(false));
     let router = web::router(crate::adapters::api_options(app.clone(), ready.clone()));
+    let router = web::with_route_prefix(router, &route_prefix);
+    if route_prefix != "/" {
+        tracing::info!(prefix = %route_prefix, "Router prefix");
+    }
     let shutdown = app.shutdown.clone();
-    let server =
-        tokio::spawn(web::serve(listener, router, async move { shutdown.cancelled().await }));
+    let server = tokio::spawn(web::serve_with(listener, router, serve_opts, async move {
+        shutdown.cancelled().await
+    }));
     ready.store(true, Ordering::Release);
     app.metrics.lock().server.ready.set(1);
     tracing::info!("Server is ready to receive web requests.");

@@ -44,6 +44,8 @@ pub struct ApiOptions {
     pub rules: Option<Arc<dyn crate::rules::RulesRetriever>>,
     /// The admin API's storage operations (`None`: `--web.enable-admin-api` is off).
     pub admin: Option<Arc<dyn crate::admin::TsdbAdmin>>,
+    /// Origins allowed to call the API from a browser (`--web.cors.origin`; `None`: no CORS headers).
+    pub cors_origin: Option<Arc<crate::cors::CorsOrigin>>,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -89,6 +91,7 @@ fn rfc3339(t: Option<SystemTime>) -> String {
 
 /// Builds the router (without a route prefix; the caller nests it).
 pub fn router(opts: ApiOptions) -> Router {
+    let cors = opts.cors_origin.clone();
     let state = Arc::new(opts);
     Router::new()
         .route("/api/v1/query", get(crate::query::query).post(crate::query::query))
@@ -143,6 +146,7 @@ pub fn router(opts: ApiOptions) -> Router {
         .route("/federate", get(crate::federate::federate).post(crate::federate::federate))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(cors, crate::cors::layer))
 }
 
 async fn not_found() -> Response {

@@ -6,6 +6,7 @@
 
 mod admin;
 mod api;
+mod cors;
 mod error;
 mod exemplars;
 mod federate;
@@ -19,6 +20,7 @@ mod server;
 
 pub use admin::TsdbAdmin;
 pub use api::{ApiOptions, router};
+pub use cors::CorsOrigin;
 pub use error::{ApiError, ErrorType};
 pub use retrieve::{
     ActiveTarget, BuildInfo, DroppedTarget, Lifecycle, MetricMetadata, RuntimeInfo,
@@ -26,4 +28,4 @@ pub use retrieve::{
 };
 pub use rules::{AlertInfo, RuleGroupInfo, RuleInfo, RuleKind, RulesRetriever};
 pub use selector::parse_selector;
-pub use server::serve;
+pub use server::{ServeOptions, serve, serve_with, with_route_prefix};

@@ -28,7 +28,8 @@ fn default_config_scrapes_itself() {
     let dir = tempfile::tempdir().unwrap();
     let p = start(dir.path(), &[]);
     let port = p.addr.rsplit(':').next().unwrap().to_string();
-    let series = eventually(Duration::from_secs(40), "the self-scrape's up series", || {
+    // The first self-scrape lands within one 15 s interval of the start (Prometheus's offset scheme).
+    let series = eventually(Duration::from_secs(20), "the self-scrape's up series", || {
         let v = p.json(&format!("/api/v1/series?match[]={}", enc("up")));
         let data = v["data"].as_array().unwrap().clone();
         (!data.is_empty()).then_some(data)
@@ -154,6 +155,67 @@ fn bad_reload_keeps_the_old_config() {
     assert!(metrics.contains("prometheus_config_last_reload_successful 1"));
     let v = p.json("/api/v1/targets");
     assert_eq!(v["data"]["activeTargets"][0]["scrapePool"], "b");
+}
+
+/// SIGHUP reloads the configuration as `/-/reload` does (no lifecycle flag needed): a good file is applied, a
+/// bad one keeps the running configuration and sets the reload metric to 0.
+#[test]
+fn sighup_reloads_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    let job = |name: &str| {
+        format!(
+            "scrape_configs:\n  - job_name: {name}\n    static_configs:\n      - targets: ['127.0.0.1:1']\n"
+        )
+    };
+    std::fs::write(&cfg, job("a")).unwrap();
+    let p = start(dir.path(), &[format!("--config.file={}", cfg.display())]);
+    let hup = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &p.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let pool =
+        |p: &Proc| p.json("/api/v1/targets")["data"]["activeTargets"][0]["scrapePool"].clone();
+    assert_eq!(pool(&p), "a");
+    std::fs::write(&cfg, job("b")).unwrap();
+    hup();
+    eventually(Duration::from_secs(10), "job b after SIGHUP", || (pool(&p) == "b").then_some(()));
+    std::fs::write(&cfg, "scrape_configs:\n  - job_name: c\n    scrape_intervall: 1s\n").unwrap();
+    hup();
+    eventually(Duration::from_secs(10), "the failed reload counted", || {
+        p.get("/metrics").1.contains("prometheus_config_last_reload_successful 0").then_some(())
+    });
+    assert_eq!(pool(&p), "b", "the running configuration stays");
+    assert_eq!(p.get("/-/healthy").0, 200);
+    assert!(p.log_text().contains("scrape_intervall"), "the error is logged");
+}
+
+/// `--web.route-prefix` moves every endpoint under the prefix; without it the external URL's path is the
+/// prefix, as in Prometheus.
+#[test]
+fn route_prefix_comes_from_the_flag_or_the_external_url() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, prefix) in [
+        ("--web.route-prefix=/prom/".to_string(), "/prom"),
+        ("--web.external-url=http://proxy.example:8080/ext".to_string(), "/ext"),
+    ] {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let args = vec![
+            format!("--web.listen-address={addr}"),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            flag,
+        ];
+        let mut p = Proc::start(&bin(), &args, addr, dir.path().join("promethium.log"));
+        p.wait_ready(&format!("{prefix}/-/ready"), Duration::from_secs(30));
+        let (status, body) = p.get(&format!("{prefix}/api/v1/status/buildinfo"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(p.get("/api/v1/status/buildinfo").0, 404);
+        drop(p);
+    }
 }
 
 #[test]

@@ -71,6 +71,12 @@ impl Lifecycle for Fake {
 }
 
 fn app(lifecycle: bool) -> Router {
+    let mut opts = options_with(".*");
+    opts.enable_lifecycle = lifecycle;
+    router(opts)
+}
+
+fn options_with(cors: &str) -> ApiOptions {
     let store = MemStorage::new();
     let mut a = store.appender();
     for (job, v) in [("a", 1.0), ("b", 0.0)] {
@@ -78,19 +84,20 @@ fn app(lifecycle: bool) -> Router {
         a.append(0, &l, 0, 1000, Value::Float(v), &AppendOptions::default()).unwrap();
     }
     a.commit().unwrap();
-    router(ApiOptions {
+    ApiOptions {
         queryable: Arc::new(store),
         targets: Arc::new(Fake),
         status: Arc::new(Fake),
         lifecycle: Arc::new(Fake),
-        enable_lifecycle: lifecycle,
+        enable_lifecycle: false,
         ready: Arc::new(AtomicBool::new(true)),
         build_info: BuildInfo { version: "3.14.0".into(), ..Default::default() },
         engine: promql::Engine::default(),
         exemplars: Some(Arc::new(Fake)),
         rules: Some(Arc::new(Fake)),
         admin: None,
-    })
+        cors_origin: Some(Arc::new(crate::CorsOrigin::new(cors).unwrap())),
+    }
 }
 
 async fn call(app: Router, method: &str, uri: &str, body: &str) -> (StatusCode, String) {
@@ -281,6 +288,7 @@ async fn federate_returns_the_newest_sample_with_external_labels() {
         exemplars: None,
         rules: None,
         admin: None,
+        cors_origin: None,
     });
     let (status, body) = call(app.clone(), "GET", "/federate?match[]=up", "").await;
     assert_eq!(status, StatusCode::OK);
@@ -614,4 +622,63 @@ async fn admin_apis_are_unavailable_without_the_flag() {
     }
     let (status, _) = call(app(false), "GET", "/api/v1/admin/tsdb/snapshot", "").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// Prometheus's CORS headers: `*` for the default pattern, the origin itself when a narrower pattern matches,
+/// nothing without an `Origin`, and preflights answered on any API path.
+#[tokio::test]
+async fn cors_headers_follow_the_origin_pattern() {
+    async fn headers(
+        app: Router,
+        method: &str,
+        origin: Option<&str>,
+    ) -> (StatusCode, Vec<(String, String)>) {
+        let mut req = Request::builder().method(method).uri("/api/v1/series?match[]=up");
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let mut h: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with("access-control") || k.as_str() == "vary")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        h.sort();
+        (resp.status(), h)
+    }
+    let all = |origin: &str| {
+        vec![
+            (
+                "access-control-allow-headers".to_string(),
+                "Accept, Authorization, Content-Type, Origin".to_string(),
+            ),
+            ("access-control-allow-methods".to_string(), "GET, POST, OPTIONS".to_string()),
+            ("access-control-allow-origin".to_string(), origin.to_string()),
+            ("access-control-expose-headers".to_string(), "Date".to_string()),
+            ("vary".to_string(), "Origin".to_string()),
+        ]
+    };
+    assert_eq!(
+        headers(app(false), "GET", Some("http://a.example")).await,
+        (StatusCode::OK, all("*"))
+    );
+    assert_eq!(
+        headers(app(false), "GET", None).await,
+        (StatusCode::OK, vec![("vary".to_string(), "Origin".to_string())])
+    );
+    let (status, h) = headers(app(false), "OPTIONS", Some("http://a.example")).await;
+    assert_eq!((status, h), (StatusCode::OK, all("*")));
+    let narrow = |re: &str| {
+        let mut opts = options_with(re);
+        opts.enable_lifecycle = false;
+        router(opts)
+    };
+    assert_eq!(
+        headers(narrow("https?://a\\.example"), "GET", Some("http://a.example")).await,
+        (StatusCode::OK, all("http://a.example"))
+    );
+    let (_, h) =
+        headers(narrow("https?://a\\.example"), "GET", Some("http://a.example.evil")).await;
+    assert!(h.iter().all(|(k, _)| k != "access-control-allow-origin"), "{h:?}");
 }
