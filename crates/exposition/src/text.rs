@@ -147,6 +147,9 @@ impl<'a> TextParser<'a> {
         let mut j = i + 1;
         let mut escaped = false;
         loop {
+            // Straight to the next quote or backslash (the line ends at `self.line.end`).
+            let rest = self.buf.get(j..self.line.end).unwrap_or_default();
+            j = memchr::memchr2(b'"', b'\\', rest).map_or(self.line.end, |p| j + p);
             match self.peek(j) {
                 None => return Err(self.err("expected closing quote", i, self.line.end)),
                 Some(b'\\') => {
@@ -470,10 +473,8 @@ impl<'a> Parser<'a> for TextParser<'a> {
                 return Ok(None);
             }
             let start = self.pos;
-            let end = self.buf[start..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(self.buf.len(), |p| start + p);
+            let end =
+                memchr::memchr(b'\n', &self.buf[start..]).map_or(self.buf.len(), |p| start + p);
             self.pos = end + 1;
             if self.seen_eof {
                 return Err(ParseError::DataAfterEof);

@@ -33,6 +33,9 @@ pub(crate) struct State {
     pub(crate) metadata: HashMap<String, Metadata>,
 }
 
+/// The largest capacity a scrape reserves for its body up front (larger bodies still grow as needed).
+const MAX_BODY_HINT: usize = 64 << 20;
+
 /// An entry of the series cache: the final labels (None when metric relabeling dropped the series) and the
 /// storage reference.
 struct CacheEntry {
@@ -118,6 +121,8 @@ pub(crate) struct ScrapeLoop {
     /// When set (for example `target_limit` exceeded), every scrape fails with this error without a request.
     pub(crate) forced_error: Option<Error>,
     cache: FxHashMap<Vec<u8>, CacheEntry>,
+    /// Capacity for the next body: about the size of the last one.
+    body_hint: std::sync::atomic::AtomicUsize,
     /// Id of the last successful scrape: cache entries seen in it are the target's live series.
     iteration: u64,
     /// `interval` as Go prints it, the label of the interval-length metric.
@@ -177,6 +182,7 @@ impl ScrapeLoop {
             timeout,
             forced_error: None,
             cache: FxHashMap::default(),
+            body_hint: std::sync::atomic::AtomicUsize::new(0),
             iteration: 0,
             interval_label: model::format_go_duration(interval),
             last_start: None,
@@ -231,6 +237,11 @@ impl ScrapeLoop {
             None => self.fetch().await,
         };
         let body_len = fetched.as_ref().map(|(b, _)| b.len()).unwrap_or(0);
+        if body_len > 0 {
+            // A little more than the last body: targets grow.
+            let hint = (body_len + body_len / 16).min(MAX_BODY_HINT);
+            self.body_hint.store(hint, std::sync::atomic::Ordering::Relaxed);
+        }
         let result = match fetched {
             Ok((body, ctype)) => self.append_body(&body, &ctype, ts),
             Err(e) => Err((e, Counted::default())),
@@ -294,6 +305,7 @@ impl ScrapeLoop {
         }
         let limit = self.opts.body_size_limit;
         let url = self.url.clone();
+        let hint = self.body_hint.load(std::sync::atomic::Ordering::Relaxed);
         let fut = async move {
             let resp = req.send().await.map_err(|e| http_error(&url, &e))?;
             let status = resp.status();
@@ -306,7 +318,8 @@ impl ScrapeLoop {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let mut body = Vec::new();
+            // Sized like the last body, so a scrape does not grow (and copy) its buffer step by step.
+            let mut body = Vec::with_capacity(hint);
             let mut stream = resp.bytes_stream();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| {
@@ -465,12 +478,15 @@ impl ScrapeLoop {
                     continue;
                 }
                 entry.last_seen = iter;
-                let Some(labels) = entry.labels.clone() else { continue };
+                // Borrowed, not cloned: a clone touches the label set's reference count, one more cache miss
+                // per sample.
+                let Some(labels) = entry.labels.as_ref() else { continue };
                 report.post_relabel += 1;
                 if self.opts.sample_limit > 0 && report.post_relabel > self.opts.sample_limit {
                     return Err(Error::SampleLimit);
                 }
-                match app.append(entry.series_ref, &labels, 0, t, Value::Float(v), &aopts) {
+                let appended = app.append(entry.series_ref, labels, 0, t, Value::Float(v), &aopts);
+                match appended {
                     Ok(r) => {
                         // As in Prometheus, a sample with its own timestamp is not subject to staleness.
                         let own_ts = self.opts.honor_timestamps && sample_ts.is_some();
@@ -493,9 +509,11 @@ impl ScrapeLoop {
                     }
                     Err(_) => {}
                 }
-                if let Some(ex) = parser.exemplar() {
+                if let Some(ex) = parser.exemplar()
+                    && let Some(labels) = &entry.labels
+                {
                     let _ =
-                        app.append_exemplars(entry.series_ref, &labels, std::slice::from_ref(&ex));
+                        app.append_exemplars(entry.series_ref, labels, std::slice::from_ref(&ex));
                 }
             }
             Ok(())

@@ -50,7 +50,8 @@ pub trait Appendable: Send + Sync {
 /// [`AppendError::OutOfOrderSample`] otherwise. An error from `append` rejects that one sample only: the caller may
 /// keep appending and still commit the rest.
 pub trait Appender: Send {
-    /// Appends one sample. `series_ref` is a hint from an earlier append of the same series (0 if unknown);
+    /// Appends one sample. `series_ref` is a hint from an earlier append of the same series to this storage (0 if
+    /// unknown; a storage may trust a reference it knows without comparing labels, as Prometheus's head does);
     /// `labels` must be the full, sorted label set either way. `start_ts` is the created/start timestamp when the
     /// exposition gave one (0 otherwise). Returns the series' reference.
     fn append(

@@ -10,6 +10,11 @@ use storage::{AppendError, AppendOptions, Appender, SeriesRef, StorageError};
 use super::series::{Series, value_bits};
 use super::{Counters, Inner};
 
+/// Appends after which an appender reserves room for a batch as large as the last large commit.
+const RESERVE_AFTER: usize = 16;
+/// At most this many samples are reserved up front.
+const MAX_RESERVE: usize = 8192;
+
 pub(crate) struct HeadAppender {
     head: Arc<Inner>,
     pending: Vec<(Arc<Series>, Timestamp, Value)>,
@@ -50,7 +55,8 @@ impl Appender for HeadAppender {
             Counters::rejected(&self.head.counters.out_of_bounds, &value);
             return Err(AppendError::OutOfBounds);
         }
-        let series = match self.head.series_by_ref(series_ref).filter(|s| s.labels == *labels) {
+        // A known reference is trusted: references are never handed out twice.
+        let series = match self.head.series_by_ref(series_ref) {
             Some(s) => s,
             None => {
                 if labels.is_empty() {
@@ -79,6 +85,16 @@ impl Appender for HeadAppender {
         self.latest.insert(series.reference, (t, value_bits(&value)));
         let r = series.reference;
         self.pending.push((series, t, value));
+        if self.pending.len() == RESERVE_AFTER {
+            // A large batch (a scrape): make room for as many samples as the last large commit had at once,
+            // instead of growing and rehashing step by step.
+            // Capped: a huge batch must not make every later medium one allocate as much.
+            let hint = self.head.append_hint.load(Ordering::Relaxed).min(MAX_RESERVE);
+            if hint > RESERVE_AFTER {
+                self.pending.reserve(hint);
+                self.latest.reserve(hint);
+            }
+        }
         Ok(r)
     }
 
@@ -128,6 +144,9 @@ impl Appender for HeadAppender {
         drop(this);
         if pending.is_empty() && exemplars.is_empty() {
             return Ok(());
+        }
+        if pending.len() >= RESERVE_AFTER {
+            h.append_hint.store(pending.len() + pending.len() / 16, Ordering::Relaxed);
         }
         // With a WAL the commit is logged first and applied while the log's lock is held (see `wal_log`).
         let _logged = match &h.wal {

@@ -65,8 +65,8 @@ fn chunk_files(dir: &Path) -> Vec<String> {
 fn mapped_chunks(h: &Head) -> usize {
     h.inner
         .by_ref
-        .read()
-        .values()
+        .all()
+        .iter()
         .map(|s| s.data.lock().closed.iter().filter(|c| c.bytes.file_index().is_some()).count())
         .sum()
 }
@@ -141,6 +141,7 @@ fn a_restart_takes_the_mapped_chunks_and_skips_their_samples_in_the_wal() {
     assert_eq!(stats.samples, 4 * 20);
     assert_eq!(stats.out_of_order, 0);
     assert_eq!(dump(&h), before);
+    assert_eq!(h.stats().chunks, h.count_chunks(), "taken chunks are counted");
     assert_eq!(h.min_time(), 0);
     assert_eq!(h.max_time(), 499 * 15_000);
     // Appends continue after the restored data, and a new file is started.
@@ -266,7 +267,7 @@ fn series_references_in_the_files_are_not_handed_out_again() {
     let (h, stats) = open(dir.path());
     assert_eq!((stats.series, stats.mmapped_chunks), (0, 0));
     ingest(&h, 1, 0, 1);
-    let refs: Vec<u64> = h.inner.by_ref.read().keys().copied().collect();
+    let refs: Vec<u64> = h.inner.by_ref.all().iter().map(|s| s.reference).collect();
     assert_eq!(refs.len(), 1);
     assert!(refs[0] > 3, "a fresh reference, not one of the files' {refs:?}");
 }
@@ -287,8 +288,8 @@ fn promtool_2_42_reads_our_head_chunk_files() {
         h.sync_wal().unwrap();
         h.inner
             .by_ref
-            .read()
-            .values()
+            .all()
+            .iter()
             .map(|s| crate::wal::RefSeries { series_ref: s.reference, labels: s.labels.clone() })
             .collect()
     };

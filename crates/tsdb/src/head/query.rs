@@ -37,12 +37,10 @@ impl HeadQuerier {
             }
         }
         let refs = refs?;
-        let by_ref = self.head.by_ref.read();
         Some(
             refs.iter()
-                .filter_map(|r| by_ref.get(r))
+                .filter_map(|r| self.head.by_ref.get(*r))
                 .filter(|s| matches_all(&s.labels, matchers))
-                .cloned()
                 .collect(),
         )
     }

@@ -259,6 +259,11 @@ impl Dispatch<'_> {
                             && let Some((n, min, max)) = s.attach_mapped(chunks, self.min_valid)
                         {
                             self.mapped_taken += n as u64;
+                            self.head
+                                .counters
+                                .chunks
+                                .created
+                                .fetch_add(n as u64, Ordering::Relaxed);
                             self.mapped_min = self.mapped_min.min(min);
                             self.mapped_max = self.mapped_max.max(max);
                         }
@@ -461,7 +466,7 @@ impl Inner {
         }
         let s = Arc::new(Series::new(labels.clone(), r));
         w.insert(labels.clone(), s.clone());
-        self.by_ref.write().insert(r, s.clone());
+        self.by_ref.insert(r, s.clone());
         self.postings.write().add(r, labels);
         self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);

@@ -343,6 +343,7 @@ impl Series {
         (floats, snap.hist)
     }
 
+    #[cfg(test)]
     pub(crate) fn chunk_stats(&self) -> (u64, u64) {
         let d = self.data.lock();
         let mut n = d.closed.len() as u64;

@@ -240,7 +240,7 @@ pub(crate) fn truncate(
     }
     // Every series whose record is in the folded segments was created before the cut, so a snapshot of the
     // head's series taken now decides correctly which to keep.
-    let live: rustc_hash::FxHashSet<u64> = head.by_ref.read().keys().copied().collect();
+    let live: rustc_hash::FxHashSet<u64> = head.by_ref.all().iter().map(|s| s.reference).collect();
     let cp_opts =
         CheckpointOptions { segment_size: opts.segment_size, compression: opts.compression };
     hw.lock().stats.checkpoint_creations += 1;

@@ -67,7 +67,7 @@ fn counters_follow_appends_compaction_wal_truncation_and_retention() {
     let h = db.head().stats();
     assert_eq!((h.truncations, h.gc_duration.count), (5, 5));
     assert!(h.chunks_removed > 0);
-    assert_eq!(h.chunks_created - h.chunks_removed, h.chunks, "{h:?}");
+    assert_eq!(h.chunks, db.head().count_chunks(), "{h:?}");
     // After truncation at 5 h older samples are out of bounds.
     assert_eq!(rejected(&db, HOUR, Value::Float(1.0)), AppendError::OutOfBounds);
     assert_eq!(rejected(&db, HOUR, histogram()), AppendError::OutOfBounds);
@@ -128,5 +128,5 @@ fn head_deletion_hides_samples_without_rewriting_chunks() {
         (after.chunks, after.chunks_created, after.chunks_removed),
         (before.chunks, before.chunks_created, before.chunks_removed)
     );
-    assert_eq!(after.chunks_created - after.chunks_removed, after.chunks, "{after:?}");
+    assert_eq!(after.chunks, db.head().count_chunks(), "{after:?}");
 }
