@@ -121,6 +121,10 @@ pub(crate) struct ScrapeLoop {
     /// When set (for example `target_limit` exceeded), every scrape fails with this error without a request.
     pub(crate) forced_error: Option<Error>,
     cache: FxHashMap<Vec<u8>, CacheEntry>,
+    /// Metadata of the families of the last scrape (the text path's working copy; see `MetadataUpdate`).
+    metadata: HashMap<String, Metadata>,
+    /// Whether `metadata` changed since it was last published in the target state.
+    metadata_dirty: bool,
     /// Capacity for the next body: about the size of the last one.
     body_hint: std::sync::atomic::AtomicUsize,
     /// Id of the last successful scrape: cache entries seen in it are the target's live series.
@@ -183,6 +187,8 @@ impl ScrapeLoop {
             forced_error: None,
             cache: FxHashMap::default(),
             body_hint: std::sync::atomic::AtomicUsize::new(0),
+            metadata: HashMap::new(),
+            metadata_dirty: false,
             iteration: 0,
             interval_label: model::format_go_duration(interval),
             last_start: None,
@@ -277,7 +283,9 @@ impl ScrapeLoop {
             None => {
                 st.health = TargetHealth::Up;
                 st.last_error.clear();
-                st.metadata = report.metadata;
+                if let Some(m) = report.metadata {
+                    st.metadata = m;
+                }
             }
         }
         ts
@@ -419,24 +427,26 @@ impl ScrapeLoop {
         let iter = self.begin_iteration();
         let mut report = Report::default();
         let mut b = LabelsBuilder::new();
-        let mut metadata: HashMap<String, Metadata> = HashMap::new();
+        // The families' metadata is kept from scrape to scrape and only replaced where it changed: most scrapes
+        // allocate nothing for it.
+        let mut meta = MetadataUpdate::new(std::mem::take(&mut self.metadata));
         let aopts = AppendOptions::default();
         let outcome: Result<(), Error> = (|| {
             while let Some(entry) = parser.next()? {
                 match entry {
                     Entry::Type => {
                         let (n, t) = parser.metric_type();
-                        metadata.entry(n.to_string()).or_default().metric_type = t;
+                        meta.set_type(n, t);
                         continue;
                     }
                     Entry::Help => {
                         let (n, h) = parser.help();
-                        metadata.entry(n.to_string()).or_default().help = h.into_owned();
+                        meta.set_help(n, &h);
                         continue;
                     }
                     Entry::Unit => {
                         let (n, u) = parser.unit();
-                        metadata.entry(n.to_string()).or_default().unit = u.to_string();
+                        meta.set_unit(n, u);
                         continue;
                     }
                     Entry::Comment => continue,
@@ -518,13 +528,23 @@ impl ScrapeLoop {
             }
             Ok(())
         })();
+        let (map, changed) = meta.finish();
+        self.metadata = map;
         if let Err(e) = outcome {
+            // What the failed scrape changed is published with the next good one.
+            self.metadata_dirty |= changed;
             let _ = app.rollback();
             self.abort_iteration(iter);
             return Err(e);
         }
-        self.finish_iteration(app, iter, ts)?;
-        report.metadata = metadata;
+        if let Err(e) = self.finish_iteration(app, iter, ts) {
+            self.metadata_dirty |= changed;
+            return Err(e);
+        }
+        if changed || self.metadata_dirty {
+            self.metadata_dirty = false;
+            report.metadata = Some(self.metadata.clone());
+        }
         Ok(report)
     }
 
@@ -673,7 +693,8 @@ struct Report {
     scraped: u64,
     post_relabel: u64,
     added: u64,
-    metadata: HashMap<String, Metadata>,
+    /// The families' metadata, `None` when it is the same as after the last successful scrape.
+    metadata: Option<HashMap<String, Metadata>>,
 }
 
 /// The counts of a [`Report`]: what a failed scrape still reports.
@@ -692,12 +713,7 @@ impl Report {
 
 impl From<Counted> for Report {
     fn from(c: Counted) -> Report {
-        Report {
-            scraped: c.scraped,
-            post_relabel: c.post_relabel,
-            added: c.added,
-            metadata: HashMap::new(),
-        }
+        Report { scraped: c.scraped, post_relabel: c.post_relabel, added: c.added, metadata: None }
     }
 }
 
@@ -731,4 +747,148 @@ pub(crate) fn fnv64a(b: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// Updates last scrape's metadata in place from this scrape's `# TYPE`, `# HELP` and `# UNIT` lines, with the
+/// result a fresh map would have (a field a family's lines leave out is empty, families not seen again go), but
+/// without allocating for families whose lines are unchanged.
+struct MetadataUpdate<'b> {
+    map: HashMap<String, Metadata>,
+    /// Families seen in this scrape, with the fields their lines set.
+    seen: rustc_hash::FxHashMap<&'b str, u8>,
+    changed: bool,
+}
+
+const META_TYPE: u8 = 1;
+const META_HELP: u8 = 2;
+const META_UNIT: u8 = 4;
+
+impl<'b> MetadataUpdate<'b> {
+    fn new(map: HashMap<String, Metadata>) -> MetadataUpdate<'b> {
+        let seen = rustc_hash::FxHashMap::with_capacity_and_hasher(map.len(), Default::default());
+        MetadataUpdate { map, seen, changed: false }
+    }
+
+    /// The entry of family `name` (created if new), noting that this scrape sets `field` of it.
+    fn slot(&mut self, name: &'b str, field: u8) -> Option<&mut Metadata> {
+        *self.seen.entry(name).or_insert(0) |= field;
+        if !self.map.contains_key(name) {
+            self.changed = true;
+            self.map.insert(name.to_string(), Metadata::default());
+        }
+        self.map.get_mut(name)
+    }
+
+    fn set_type(&mut self, name: &'b str, t: model::MetricType) {
+        if let Some(m) = self.slot(name, META_TYPE)
+            && m.metric_type != t
+        {
+            m.metric_type = t;
+            self.changed = true;
+        }
+    }
+
+    fn set_help(&mut self, name: &'b str, help: &str) {
+        if let Some(m) = self.slot(name, META_HELP)
+            && m.help != help
+        {
+            help.clone_into(&mut m.help);
+            self.changed = true;
+        }
+    }
+
+    fn set_unit(&mut self, name: &'b str, unit: &str) {
+        if let Some(m) = self.slot(name, META_UNIT)
+            && m.unit != unit
+        {
+            unit.clone_into(&mut m.unit);
+            self.changed = true;
+        }
+    }
+
+    /// The updated metadata and whether it differs from what came in.
+    fn finish(mut self) -> (HashMap<String, Metadata>, bool) {
+        for (name, set) in &self.seen {
+            let Some(m) = self.map.get_mut(*name) else { continue };
+            let fresh = Metadata::default();
+            if set & META_TYPE == 0 && m.metric_type != fresh.metric_type {
+                m.metric_type = fresh.metric_type;
+                self.changed = true;
+            }
+            if set & META_HELP == 0 && !m.help.is_empty() {
+                m.help.clear();
+                self.changed = true;
+            }
+            if set & META_UNIT == 0 && !m.unit.is_empty() {
+                m.unit.clear();
+                self.changed = true;
+            }
+        }
+        if self.seen.len() != self.map.len() {
+            let seen = &self.seen;
+            self.map.retain(|k, _| seen.contains_key(k.as_str()));
+            self.changed = true;
+        }
+        (self.map, self.changed)
+    }
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+    use model::MetricType;
+
+    fn scrape(
+        prev: HashMap<String, Metadata>,
+        lines: &[(&str, &str, &str)],
+    ) -> (HashMap<String, Metadata>, bool) {
+        let mut u = MetadataUpdate::new(prev);
+        for (kind, name, v) in lines {
+            match *kind {
+                "TYPE" => u.set_type(name, MetricType::parse(v).unwrap()),
+                "HELP" => u.set_help(name, v),
+                _ => u.set_unit(name, v),
+            }
+        }
+        u.finish()
+    }
+
+    #[test]
+    fn metadata_is_replaced_only_where_it_changed() {
+        let first = [
+            ("TYPE", "a", "counter"),
+            ("HELP", "a", "help a"),
+            ("TYPE", "b", "gauge"),
+            ("UNIT", "b", "s"),
+        ];
+        let (m, changed) = scrape(HashMap::new(), &first);
+        assert!(changed);
+        assert_eq!(
+            m["a"],
+            Metadata {
+                metric_type: MetricType::Counter,
+                help: "help a".into(),
+                unit: String::new()
+            }
+        );
+        assert_eq!(m["b"].unit, "s");
+        let (m, changed) = scrape(m, &first);
+        assert!(!changed, "the same lines again change nothing");
+        // b loses its unit line, a changes its help, c is new: as a fresh map would have it.
+        let second = [
+            ("TYPE", "a", "counter"),
+            ("HELP", "a", "new help"),
+            ("TYPE", "b", "gauge"),
+            ("TYPE", "c", "summary"),
+        ];
+        let (m, changed) = scrape(m, &second);
+        assert!(changed);
+        assert_eq!(m["a"].help, "new help");
+        assert_eq!(m["b"], Metadata { metric_type: MetricType::Gauge, ..Metadata::default() });
+        assert_eq!(m["c"].metric_type, MetricType::Summary);
+        // A family not seen again goes.
+        let (m, changed) = scrape(m, &[("TYPE", "c", "summary")]);
+        assert!(changed);
+        assert_eq!(m.keys().collect::<Vec<_>>(), vec!["c"]);
+    }
 }

@@ -94,7 +94,10 @@ impl ScrapeLoop {
             return Err((e, ing.report.counted()));
         }
         self.finish_iteration(app, ing.iter, ts).map_err(|e| (e, Counted::default()))?;
-        Ok(ing.report)
+        // Every successful protobuf scrape replaces the metadata, also with none.
+        let mut report = ing.report;
+        report.metadata.get_or_insert_with(Default::default);
+        Ok(report)
     }
 
     fn ingest_families(
@@ -110,7 +113,7 @@ impl ScrapeLoop {
             }
             let meta =
                 Metadata { metric_type: f.metric_type, help: f.help.clone(), unit: f.unit.clone() };
-            ing.report.metadata.insert(f.name.clone(), meta);
+            ing.report.metadata.get_or_insert_with(Default::default).insert(f.name.clone(), meta);
             for m in &f.metrics {
                 let own_ts =
                     m.timestamp_ms.filter(|t| *t != 0).filter(|_| self.opts.honor_timestamps);
