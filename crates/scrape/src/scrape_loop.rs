@@ -120,7 +120,8 @@ pub(crate) struct ScrapeLoop {
     pub(crate) timeout: Duration,
     /// When set (for example `target_limit` exceeded), every scrape fails with this error without a request.
     pub(crate) forced_error: Option<Error>,
-    cache: FxHashMap<Vec<u8>, CacheEntry>,
+    /// Keyed on the raw series text, boxed: exactly its length, no spare capacity.
+    cache: FxHashMap<Box<[u8]>, CacheEntry>,
     /// Metadata of the families of the last scrape (the text path's working copy; see `MetadataUpdate`).
     metadata: HashMap<String, Metadata>,
     /// Whether `metadata` changed since it was last published in the target state.
@@ -477,7 +478,7 @@ impl ScrapeLoop {
                         if let Some(l) = &labels {
                             self.check_label_limits(l)?;
                         }
-                        self.cache.entry(raw.to_vec()).or_insert(CacheEntry::new(labels))
+                        self.cache.entry(raw.into()).or_insert(CacheEntry::new(labels))
                     }
                 };
                 if entry.last_seen == iter {

@@ -154,7 +154,7 @@ impl ScrapeLoop {
             None => {
                 is_new = true;
                 let labels = self.final_labels(scraped, &mut ing.builder)?;
-                self.cache.entry(ing.key.clone()).or_insert(CacheEntry::new(labels))
+                self.cache.entry(ing.key.as_slice().into()).or_insert(CacheEntry::new(labels))
             }
         };
         let repeated = entry.last_seen == ing.iter;
