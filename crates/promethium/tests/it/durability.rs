@@ -3,65 +3,11 @@
 //! restart.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::crash::{Acked, Leftovers, Rng};
 use crate::harness::{Proc, enc, eventually, serve_series};
 use crate::server::start;
-
-/// The samples of the single series selected by `selector` over the last hour, as (ms, value) pairs.
-fn samples(p: &Proc, selector: &str) -> Vec<(i64, String)> {
-    let v = p.json(&format!("/api/v1/query?query={}", enc(&format!("{selector}[1h]"))));
-    let result = v["data"]["result"].as_array().unwrap();
-    assert!(result.len() <= 1, "{v}");
-    result
-        .first()
-        .map(|s| {
-            s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|pair| {
-                    let t = (pair[0].as_f64().unwrap() * 1000.0).round() as i64;
-                    (t, pair[1].as_str().unwrap().to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Temporary files and directories (`*.tmp`, `*.tmp-for-creation`, …) under `data`.
-fn tmp_entries(data: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![data.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.ends_with(".tmp") || name.contains(".tmp-") {
-                out.push(e.path());
-            }
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            }
-        }
-    }
-    out
-}
-
-/// A cheap pseudo-random sequence (the kill points), seeded from the clock and printed for reproduction.
-fn kill_delays(n: usize) -> Vec<u64> {
-    let mut x = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    eprintln!("kill point seed {x}");
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            200 + x % 1300
-        })
-        .collect()
-}
 
 #[test]
 fn acknowledged_samples_survive_kill_9_at_random_points() {
@@ -76,51 +22,32 @@ fn acknowledged_samples_survive_kill_9_at_random_points() {
         ),
     )
     .unwrap();
-    // Blocks of 2 s, so kills also land during compactions and WAL checkpoints.
+    // Blocks of 2 s, so kills also land during compactions and WAL checkpoints (`crash_points` makes sure
+    // they do).
     let flags = [
         format!("--config.file={}", dir.path().join("prometheus.yml").display()),
         "--storage.tsdb.min-block-duration=2s".to_string(),
     ];
-    let mut before: Vec<(i64, String)> = Vec::new();
-    let mut total_before = 0.0;
-    for (round, delay) in kill_delays(20).into_iter().enumerate() {
-        // What a crash left half-written is gone once the server is up (a compaction may start new ones).
-        let leftovers = tmp_entries(&dir.path().join("data"));
+    let mut rng = Rng::seeded("acknowledged_samples_survive_kill_9_at_random_points");
+    let mut acked = Acked::default();
+    for round in 0..20 {
+        // What a crash left half-written is gone once the server is up.
+        let leftovers = Leftovers::scan(&dir.path().join("data"));
         let p = start(dir.path(), &flags);
-        for l in &leftovers {
-            assert!(!l.exists(), "round {round}: leftover {}", l.display());
-        }
+        leftovers.assert_gone(round);
         // Everything acknowledged before the last kill is back, once.
-        let after = samples(&p, "m{i=\"7\"}");
-        assert!(
-            after.len() >= before.len() && after[..before.len()] == before[..],
-            "round {round}: {} samples before the kill, {} after",
-            before.len(),
-            after.len()
-        );
-        assert!(after.windows(2).all(|w| w[0].0 < w[1].0), "round {round}: duplicated samples");
-        // The replay covered every segment there was.
-        let replay = p.json("/api/v1/status/walreplay");
-        assert_eq!(replay["data"]["current"], replay["data"]["max"], "{replay}");
-        let total = count_all(&p);
-        assert!(total >= total_before, "round {round}: {total} samples now, {total_before} before");
+        acked.assert_kept(&p, round);
         // Ingest a while, note what is acknowledged, then crash at a random point.
-        std::thread::sleep(Duration::from_millis(delay));
-        before = samples(&p, "m{i=\"7\"}");
-        total_before = count_all(&p);
+        std::thread::sleep(Duration::from_millis(rng.range(200, 1500)));
+        acked = Acked::note(&p);
         drop(p); // SIGKILL
     }
-    assert!(before.len() > 20, "ingestion went on between the crashes: {}", before.len());
+    assert!(acked.len() > 3 * 20, "ingestion went on between the crashes: {}", acked.len());
     let blocks = std::fs::read_dir(dir.path().join("data"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().join("meta.json").exists())
         .count();
     assert!(blocks > 0, "compaction ran between the crashes");
-}
-
-fn count_all(p: &Proc) -> f64 {
-    let v = p.json(&format!("/api/v1/query?query={}", enc("sum(count_over_time(m[1h]))")));
-    v["data"]["result"][0]["value"][1].as_str().map_or(0.0, |s| s.parse().unwrap())
 }
 
 #[test]

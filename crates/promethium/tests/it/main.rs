@@ -1,6 +1,8 @@
 //! Whole-process tests of the `promethium` binary, talking HTTP on loopback, with real peers where installed.
 
 mod alerting;
+mod crash;
+mod crash_points;
 mod durability;
 mod harness;
 mod hostile_targets;
