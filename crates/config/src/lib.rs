@@ -14,7 +14,7 @@ mod types;
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig};
 pub use error::Error;
-pub use load::{load_file, load_str};
+pub use load::{glob_match, load_file, load_str};
 pub use secrets::authorization_header;
 pub use types::{
     Authorization, BasicAuth, Config, Duration, FileSdConfig, GlobalConfig, ScrapeConfig, Secret,

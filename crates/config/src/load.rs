@@ -468,6 +468,13 @@ impl Config {
 
 mod binary;
 mod glob;
+
+/// Whether the path element `name` matches the shell pattern `pattern` as Go's `filepath.Match` decides (`*`, `?`,
+/// `[…]` with ranges and `^`, `\` escapes); `None` for a pattern Go refuses. `rule_files` share it with
+/// `scrape_config_files`.
+pub fn glob_match(pattern: &str, name: &str) -> Option<bool> {
+    glob::matches(pattern, name).ok()
+}
 mod include;
 
 #[cfg(test)]

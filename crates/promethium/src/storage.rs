@@ -142,6 +142,33 @@ pub(crate) fn retention_ms(args: &ServerArgs) -> anyhow::Result<i64> {
     }
 }
 
+/// A recurring operation's health, logged when it starts failing and when it works again.
+struct Failing {
+    failing: bool,
+    failed: &'static str,
+    recovered: &'static str,
+}
+
+impl Failing {
+    fn new(failed: &'static str, recovered: &'static str) -> Failing {
+        Failing { failing: false, failed, recovered }
+    }
+
+    fn note<T>(&mut self, r: Result<T, tsdb::Error>) {
+        match r {
+            Err(e) if !self.failing => {
+                self.failing = true;
+                tracing::error!(err = %e, "{}", self.failed);
+            }
+            Ok(_) if self.failing => {
+                self.failing = false;
+                tracing::info!("{}", self.recovered);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs the fsync ticker, and head compaction with retention, until the runtime stops.
 pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
     // A quarter of the fsync interval, so a sync is at most a quarter late.
@@ -154,7 +181,11 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
         let mut t = tokio::time::interval(tick);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Logged when syncing (or writing head chunks) starts failing and when it recovers, not on every tick.
-        let (mut failing, mut mmap_failing) = (false, false);
+        let mut sync = Failing::new("Syncing WAL failed", "Syncing WAL works again");
+        let mut mmap = Failing::new(
+            "Writing head chunks failed; they stay in memory",
+            "Writing head chunks works again",
+        );
         loop {
             t.tick().await;
             let h = head.clone();
@@ -163,28 +194,8 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
             else {
                 continue;
             };
-            match synced {
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::error!(err = %e, "Syncing WAL failed");
-                }
-                Ok(_) if failing => {
-                    failing = false;
-                    tracing::info!("Syncing WAL works again");
-                }
-                _ => {}
-            }
-            match mapped {
-                Err(e) if !mmap_failing => {
-                    mmap_failing = true;
-                    tracing::error!(err = %e, "Writing head chunks failed; they stay in memory");
-                }
-                Ok(_) if mmap_failing => {
-                    mmap_failing = false;
-                    tracing::info!("Writing head chunks works again");
-                }
-                _ => {}
-            }
+            sync.note(synced);
+            mmap.note(mapped);
         }
     });
     tokio::spawn(async move {

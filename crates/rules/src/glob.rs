@@ -38,85 +38,10 @@ pub fn expand_globs(base: &Path, patterns: &[String]) -> Result<Vec<String>, Str
     Ok(found)
 }
 
-/// Shell-style matching of one path element: `*`, `?`, and `[…]` classes with ranges and `^`/`!` negation.
+/// Matching of one path element as Go's `filepath.Match` does it (the configuration loader's matcher); a pattern
+/// Go refuses matches nothing.
 pub fn glob_match(pat: &str, s: &str) -> bool {
-    let p: Vec<char> = pat.chars().collect();
-    let t: Vec<char> = s.chars().collect();
-    match_from(&p, &t)
-}
-
-fn match_from(p: &[char], t: &[char]) -> bool {
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    star = Some((pi, ti));
-                    pi += 1;
-                    continue;
-                }
-                '?' => {
-                    pi += 1;
-                    ti += 1;
-                    continue;
-                }
-                '[' => {
-                    if let Some((ok, next)) = class(&p[pi..], t[ti])
-                        && ok
-                    {
-                        pi += next;
-                        ti += 1;
-                        continue;
-                    }
-                }
-                c if c == t[ti] => {
-                    pi += 1;
-                    ti += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((sp, st)) => {
-                pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            }
-            None => return false,
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// Matches `c` against the class starting at `p[0] == '['`: (matched, length of the class).
-fn class(p: &[char], c: char) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negate = matches!(p.get(1), Some('^' | '!'));
-    if negate {
-        i += 1;
-    }
-    let mut ok = false;
-    let mut first = true;
-    while i < p.len() {
-        if p[i] == ']' && !first {
-            return Some((ok != negate, i + 1));
-        }
-        first = false;
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            if p[i] <= c && c <= p[i + 2] {
-                ok = true;
-            }
-            i += 3;
-        } else {
-            if p[i] == c {
-                ok = true;
-            }
-            i += 1;
-        }
-    }
-    None
+    config::glob_match(pat, s).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -130,7 +55,10 @@ mod tests {
             ("*.yml", "a.yaml", false),
             ("a?c*", "abcdef", true),
             ("r[0-9].yml", "r5.yml", true),
-            ("r[!0-9].yml", "r5.yml", false),
+            ("r[^0-9].yml", "r5.yml", false),
+            // Go has no `!` negation: it is one more character of the class.
+            ("r[!0-9].yml", "r5.yml", true),
+            ("r[", "r", false),
             ("*a*b", "xxaxxb", true),
             ("*a*b", "xxaxxbc", false),
             ("", "", true),

@@ -247,9 +247,10 @@ impl Head {
         Some(st)
     }
 
-    /// Writes the pending head chunks out and fsyncs the WAL (on shutdown).
+    /// Writes the pending head chunks out and fsyncs the WAL (on shutdown). The chunks are a cache of the WAL: a
+    /// failure to write them (a full disk) must not keep the WAL from being synced, so it is not reported here.
     pub fn sync_wal(&self) -> Result<(), Error> {
-        self.inner.mmap_chunks()?;
+        let _ = self.inner.mmap_chunks();
         match &self.inner.wal {
             Some(w) => w.lock().wal.sync(),
             None => Ok(()),
