@@ -321,3 +321,39 @@ fn promtool_2_42_reads_our_head_chunk_files() {
     assert_eq!((stats.mmapped_chunks, stats.samples), (12, 0));
     assert_eq!(dump(&h).len(), 3 * 480);
 }
+
+#[test]
+fn a_series_ending_in_a_mapped_chunk_keeps_its_newest_value_for_duplicate_checks() {
+    use super::chunks_head::{ChunkBytes, ENCODING_XOR, LoadedChunk};
+    use crate::chunkenc::XorAppender;
+    let loaded = |series_ref, from: i64| {
+        let mut a = XorAppender::new();
+        for k in 0..120 {
+            a.append(from + k * 1000, (from + k) as f64 * 0.5);
+        }
+        LoadedChunk {
+            series_ref,
+            min_t: from,
+            max_t: from + 119_000,
+            encoding: ENCODING_XOR,
+            out_of_order: false,
+            bytes: ChunkBytes::heap(a.bytes()),
+        }
+    };
+    let s = series::Series::new(Labels::from_pairs([("__name__", "m")]), 7);
+    assert_eq!(
+        s.attach_mapped(vec![loaded(7, 0), loaded(7, 120_000)], i64::MIN),
+        Some((2, 0, 239_000))
+    );
+    // Until the applying thread reads it, only the time of the newest sample is known.
+    assert_eq!(s.last().map(|(t, _)| t), Some(239_000));
+    s.read_mapped_last();
+    assert_eq!(s.last(), Some((239_000, ((120_000 + 119) as f64 * 0.5).to_bits())));
+    // A chunk without samples, or overlapping the one before, is not taken.
+    let mut empty = loaded(8, 0);
+    empty.bytes = ChunkBytes::heap(XorAppender::new().bytes());
+    let s = series::Series::new(Labels::from_pairs([("__name__", "e")]), 8);
+    assert_eq!(s.attach_mapped(vec![empty], i64::MIN), None);
+    assert_eq!(s.attach_mapped(vec![loaded(8, 0), loaded(8, 100_000)], i64::MIN), None);
+    assert_eq!(s.last(), None);
+}

@@ -69,8 +69,9 @@ const MAX_SHARDS: usize = 8;
 
 /// What the dispatching thread hands an applying thread.
 enum Work {
-    /// Head series, by their head reference.
-    Series(Vec<(u64, Arc<Series>)>),
+    /// Head series, by their head reference, and whether they took chunks from `chunks_head/` (whose newest
+    /// sample the applying thread reads).
+    Series(Vec<(u64, Arc<Series>, bool)>),
     /// Float samples, by head reference.
     Floats(Vec<RefSample>),
     /// Histogram samples: head reference, timestamp, value.
@@ -104,7 +105,10 @@ impl<'h> Shard<'h> {
     fn apply(&mut self, w: Work) {
         match w {
             Work::Series(series) => {
-                for (r, s) in series {
+                for (r, s, mapped) in series {
+                    if mapped {
+                        s.read_mapped_last();
+                    }
                     self.refs.insert(r, s);
                 }
             }
@@ -231,11 +235,62 @@ struct Dispatch<'h> {
     mapped_max: i64,
     /// WAL references whose labels the log had defined before under another reference, to that head series.
     alias: HashMap<u64, u64>,
+    /// By head reference, the newest timestamp in the chunks a series took from `chunks_head/`: its samples up
+    /// to there are in those chunks, and are dropped here without touching the series.
+    mapped_until: RefTimes,
+    /// Samples dropped that way: in taken chunks, or (older) already in a block.
+    in_mapped: u64,
+    before_blocks: u64,
     series_created: u64,
     n: usize,
 }
 
+/// Timestamps by series reference, dense like [`RefMap`]; `i64::MIN` where none is set.
+#[derive(Default)]
+struct RefTimes {
+    dense: Vec<i64>,
+    sparse: HashMap<u64, i64>,
+}
+
+impl RefTimes {
+    #[inline]
+    fn get(&self, r: u64) -> i64 {
+        if r < DENSE_REFS {
+            self.dense.get(r as usize).copied().unwrap_or(i64::MIN)
+        } else {
+            self.sparse.get(&r).copied().unwrap_or(i64::MIN)
+        }
+    }
+
+    fn set(&mut self, r: u64, t: i64) {
+        if r < DENSE_REFS {
+            let i = r as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, i64::MIN);
+            }
+            self.dense[i] = t;
+        } else {
+            self.sparse.insert(r, t);
+        }
+    }
+}
+
 impl Dispatch<'_> {
+    /// Whether the sample of head series `r` at `t` is to be dropped: it is in a chunk taken from
+    /// `chunks_head/`, where the series would reject it as not newer than its last sample.
+    #[inline]
+    fn in_mapped_chunk(&mut self, r: u64, t: i64) -> bool {
+        if t > self.mapped_until.get(r) {
+            return false;
+        }
+        if t < self.min_valid {
+            self.before_blocks += 1;
+        } else {
+            self.in_mapped += 1;
+        }
+        true
+    }
+
     fn head_ref(&self, r: u64) -> u64 {
         if self.alias.is_empty() { r } else { self.alias.get(&r).copied().unwrap_or(r) }
     }
@@ -249,9 +304,10 @@ impl Dispatch<'_> {
         let mut parts: Vec<Option<Work>> = (0..self.n).map(|_| None).collect();
         match rec {
             Record::Series(series) => {
-                let mut per: Vec<Vec<(u64, Arc<Series>)>> = vec![Vec::new(); self.n];
+                let mut per: Vec<Vec<(u64, Arc<Series>, bool)>> = vec![Vec::new(); self.n];
                 for rs in series {
                     let s = self.head.restore_series(&rs.labels, rs.series_ref);
+                    let mut mapped = false;
                     if s.reference == rs.series_ref {
                         self.series_created += 1;
                         self.alias.remove(&rs.series_ref);
@@ -266,6 +322,8 @@ impl Dispatch<'_> {
                                 .fetch_add(n as u64, Ordering::Relaxed);
                             self.mapped_min = self.mapped_min.min(min);
                             self.mapped_max = self.mapped_max.max(max);
+                            self.mapped_until.set(s.reference, max);
+                            mapped = true;
                         }
                     } else {
                         self.alias.insert(rs.series_ref, s.reference);
@@ -273,23 +331,26 @@ impl Dispatch<'_> {
                     // Every series replayed is in the log already.
                     s.wal_logged.store(true, Ordering::Relaxed);
                     let i = self.shard(s.reference);
-                    per[i].push((s.reference, s));
+                    per[i].push((s.reference, s, mapped));
                 }
                 fill(&mut parts, per, Work::Series);
             }
             Record::Samples(mut samples) => {
                 if self.n == 1 {
-                    if !self.alias.is_empty() {
-                        for x in &mut samples {
-                            x.series_ref = self.head_ref(x.series_ref);
-                        }
+                    for x in &mut samples {
+                        x.series_ref = self.head_ref(x.series_ref);
                     }
-                    parts[0] = Some(Work::Floats(samples));
+                    samples.retain(|x| !self.in_mapped_chunk(x.series_ref, x.t));
+                    if !samples.is_empty() {
+                        parts[0] = Some(Work::Floats(samples));
+                    }
                 } else {
                     let mut per = self.buckets(samples.len());
                     for mut x in samples {
                         x.series_ref = self.head_ref(x.series_ref);
-                        per[self.shard(x.series_ref)].push(x);
+                        if !self.in_mapped_chunk(x.series_ref, x.t) {
+                            per[self.shard(x.series_ref)].push(x);
+                        }
                     }
                     fill(&mut parts, per, Work::Floats);
                 }
@@ -298,7 +359,9 @@ impl Dispatch<'_> {
                 let mut per = self.buckets(hs.len());
                 for x in hs {
                     let r = self.head_ref(x.series_ref);
-                    per[self.shard(r)].push((r, x.t, Value::Histogram(x.h)));
+                    if !self.in_mapped_chunk(r, x.t) {
+                        per[self.shard(r)].push((r, x.t, Value::Histogram(x.h)));
+                    }
                 }
                 fill(&mut parts, per, Work::Histograms);
             }
@@ -306,7 +369,9 @@ impl Dispatch<'_> {
                 let mut per = self.buckets(hs.len());
                 for x in hs {
                     let r = self.head_ref(x.series_ref);
-                    per[self.shard(r)].push((r, x.t, Value::FloatHistogram(x.fh)));
+                    if !self.in_mapped_chunk(r, x.t) {
+                        per[self.shard(r)].push((r, x.t, Value::FloatHistogram(x.fh)));
+                    }
                 }
                 fill(&mut parts, per, Work::Histograms);
             }
@@ -383,6 +448,9 @@ pub(crate) fn replay(
         mapped_min: i64::MAX,
         mapped_max: i64::MIN,
         alias: HashMap::default(),
+        mapped_until: RefTimes::default(),
+        in_mapped: 0,
+        before_blocks: 0,
         series_created: 0,
         n,
     };
@@ -423,6 +491,8 @@ pub(crate) fn replay(
     let mut stats = WalReplayStats {
         series: dispatch.series_created,
         mmapped_chunks: dispatch.mapped_taken,
+        in_mmapped_chunks: dispatch.in_mapped,
+        before_blocks: dispatch.before_blocks,
         ..Default::default()
     };
     let (mut min, mut max) = (dispatch.mapped_min, dispatch.mapped_max);

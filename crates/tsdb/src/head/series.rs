@@ -228,7 +228,10 @@ impl Series {
             prev_max = c.max_t;
         }
         let last_chunk = usable.last()?;
-        let (lt, lv) = XorIterator::new(&last_chunk.bytes).last()?;
+        // An XOR chunk starts with its sample count; the last one must have a sample to be the newest.
+        if last_chunk.bytes.get(..2).is_none_or(|n| n == [0, 0]) {
+            return None;
+        }
         let (min_t, max_t) = (first.min_t, last_chunk.max_t);
         let mut d = self.data.lock();
         if !d.closed.is_empty() || d.open.is_some() || d.last.is_some() {
@@ -240,8 +243,22 @@ impl Series {
             .map(|c| ClosedChunk { min_t: c.min_t, max_t: c.max_t, bytes: c.bytes })
             .collect();
         d.disk_max_t = max_t;
-        d.last = Some((lt, lv.to_bits()));
+        // The value is read by `read_mapped_last`, on another thread, before anything else touches the series.
+        d.last = Some((max_t, 0));
         Some((n, min_t, max_t))
+    }
+
+    /// Reads the newest sample of the last chunk taken by [`Series::attach_mapped`], which only set its time:
+    /// decoding a whole chunk per series is left to the replay's applying threads.
+    pub(crate) fn read_mapped_last(&self) {
+        let mut d = self.data.lock();
+        if d.open.is_some() || d.last.map(|(t, _)| t) != Some(d.disk_max_t) {
+            return;
+        }
+        let Some(c) = d.closed.last() else { return };
+        if let Some((lt, lv)) = XorIterator::new(&c.bytes).last() {
+            d.last = Some((lt, lv.to_bits()));
+        }
     }
 
     /// The closed chunks still on the heap that may go to `chunks_head/` (those after the newest one there).

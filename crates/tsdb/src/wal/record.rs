@@ -530,7 +530,15 @@ impl<'a> Dec<'a> {
         Ok(f64::from_bits(self.be64()?))
     }
 
+    #[inline]
     fn uvarint(&mut self) -> Result<u64, Error> {
+        // Most varints in sample records are one byte (time deltas within a scrape).
+        if let Some(&c) = self.b.first()
+            && c < 0x80
+        {
+            self.b = &self.b[1..];
+            return Ok(u64::from(c));
+        }
         let mut v = 0u64;
         for (i, &c) in self.b.iter().enumerate().take(10) {
             if i == 9 && c > 1 {
@@ -596,10 +604,11 @@ impl<'a> Dec<'a> {
         &mut self,
         mut entry: impl FnMut(&mut Self, u64, i64) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
-        let mut out = Vec::new();
         if self.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        // Each entry takes at least two bytes of deltas; sample entries (the common case) ten.
+        let mut out = Vec::with_capacity(self.b.len().saturating_sub(16) / 10 + 1);
         let base_ref = self.be64()?;
         let base_t = self.be64()? as i64;
         while !self.is_empty() {
