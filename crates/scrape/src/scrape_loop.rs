@@ -3,6 +3,7 @@
 //! Text bodies are ingested here, protobuf bodies in [`proto_ingest`]; both share the series cache and the
 //! staleness bookkeeping ([`ScrapeLoop::begin_iteration`], [`ScrapeLoop::finish_iteration`]).
 
+mod cache;
 mod proto_ingest;
 
 use std::collections::HashMap;
@@ -13,7 +14,6 @@ use exposition::{Entry, Format, Parser};
 use futures::StreamExt;
 use model::{FloatHistogram, Histogram, Labels, LabelsBuilder, Metadata, Value, stale_nan};
 use parking_lot::Mutex;
-use rustc_hash::FxHashMap;
 use storage::{AppendError, AppendOptions, Appendable, SeriesRef};
 use tokio_util::sync::CancellationToken;
 
@@ -120,8 +120,8 @@ pub(crate) struct ScrapeLoop {
     pub(crate) timeout: Duration,
     /// When set (for example `target_limit` exceeded), every scrape fails with this error without a request.
     pub(crate) forced_error: Option<Error>,
-    /// Keyed on the raw series text, boxed: exactly its length, no spare capacity.
-    cache: FxHashMap<Box<[u8]>, CacheEntry>,
+    /// Keyed on the raw series text (see [`cache`]).
+    cache: cache::SeriesCache<CacheEntry>,
     /// Metadata of the families of the last scrape (the text path's working copy; see `MetadataUpdate`).
     metadata: HashMap<String, Metadata>,
     /// Whether `metadata` changed since it was last published in the target state.
@@ -186,7 +186,7 @@ impl ScrapeLoop {
             interval,
             timeout,
             forced_error: None,
-            cache: FxHashMap::default(),
+            cache: cache::SeriesCache::new(),
             body_hint: std::sync::atomic::AtomicUsize::new(0),
             metadata: HashMap::new(),
             metadata_dirty: false,
@@ -457,10 +457,10 @@ impl ScrapeLoop {
                 let (raw, sample_ts, v) = parser.series();
                 let t = if self.opts.honor_timestamps { sample_ts.unwrap_or(ts) } else { ts };
                 let is_new;
-                let entry = match self.cache.get_mut(raw) {
-                    Some(e) => {
+                let slot = match self.cache.find(raw) {
+                    Some(i) => {
                         is_new = false;
-                        e
+                        i
                     }
                     None => {
                         is_new = true;
@@ -478,9 +478,10 @@ impl ScrapeLoop {
                         if let Some(l) = &labels {
                             self.check_label_limits(l)?;
                         }
-                        self.cache.entry(raw.into()).or_insert(CacheEntry::new(labels))
+                        self.cache.insert(raw, CacheEntry::new(labels))
                     }
                 };
+                let entry = self.cache.get_mut(slot);
                 if entry.last_seen == iter {
                     // The same series twice in one scrape: Prometheus drops the repeat.
                     self.stats
@@ -551,6 +552,7 @@ impl ScrapeLoop {
 
     /// Starts the bookkeeping of a scrape: returns its iteration number.
     fn begin_iteration(&mut self) -> u64 {
+        self.cache.begin();
         self.iteration += 1;
         self.iteration
     }
@@ -588,7 +590,7 @@ impl ScrapeLoop {
         }
         app.commit().map_err(|e| Error::Storage(e.to_string()))?;
         // Prometheus keeps entries for one more scrape.
-        self.cache.retain(|_, e| e.last_seen + 1 >= iter);
+        self.cache.retain(|e| e.last_seen + 1 >= iter);
         Ok(())
     }
 

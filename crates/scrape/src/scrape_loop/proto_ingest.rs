@@ -146,17 +146,18 @@ impl ScrapeLoop {
         let t = own_ts.unwrap_or(ing.default_ts);
         series_key(scraped, &mut ing.key);
         let is_new;
-        let entry = match self.cache.get_mut(ing.key.as_slice()) {
-            Some(e) => {
+        let slot = match self.cache.find(ing.key.as_slice()) {
+            Some(i) => {
                 is_new = false;
-                e
+                i
             }
             None => {
                 is_new = true;
                 let labels = self.final_labels(scraped, &mut ing.builder)?;
-                self.cache.entry(ing.key.as_slice().into()).or_insert(CacheEntry::new(labels))
+                self.cache.insert(ing.key.as_slice(), CacheEntry::new(labels))
             }
         };
+        let entry = self.cache.get_mut(slot);
         let repeated = entry.last_seen == ing.iter;
         entry.last_seen = ing.iter;
         let Some(labels) = entry.labels.clone() else { return Ok(()) };
