@@ -41,6 +41,14 @@ pub enum Entry {
 pub trait Parser<'a> {
     /// Advances to the next entry; `Ok(None)` at the end of the input.
     fn next(&mut self) -> Result<Option<Entry>, ParseError>;
+    /// [`Parser::next`], told that the next sample is probably the series whose raw text is `known`, text that
+    /// this parser accepted before (a scrape cache's key). A sample line starting with exactly that text and then
+    /// a blank is taken as that series without its labels being split and checked again; [`Parser::labels`]
+    /// still gives them. Parsers without raw series text ignore the hint.
+    fn next_known(&mut self, known: Option<&[u8]>) -> Result<Option<Entry>, ParseError> {
+        let _ = known;
+        self.next()
+    }
     /// The current sample: raw series text (metric name and label block, as written), timestamp in milliseconds
     /// if the line had one, and value.
     fn series(&self) -> (&'a [u8], Option<i64>, f64);

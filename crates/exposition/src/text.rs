@@ -32,6 +32,9 @@ pub struct TextParser<'a> {
     name: Range<usize>,
     name_escaped: bool,
     labels: Vec<RawLabel>,
+    /// The current sample was taken as a known series (see [`Parser::next_known`]): `name` and `labels` were not
+    /// filled, and [`Parser::labels`] splits the series text itself.
+    deferred: bool,
     value: f64,
     ts: Option<i64>,
     text: Range<usize>,
@@ -61,6 +64,7 @@ impl<'a> TextParser<'a> {
             name: 0..0,
             name_escaped: false,
             labels: Vec::new(),
+            deferred: false,
             value: 0.0,
             ts: None,
             text: 0..0,
@@ -173,18 +177,22 @@ impl<'a> TextParser<'a> {
     }
 
     /// Parses `{name="v", …}` at `i` (which is `{`), pushing into `out`; a quoted first entry without `=` is the
-    /// metric name (UTF-8 names). Returns the position after `}`.
+    /// metric name (UTF-8 names), returned with whether it is escaped, and an error if `name_set` says the line
+    /// named its metric before the block. Returns the position after `}`.
+    #[allow(clippy::type_complexity, reason = "a private helper's plain result")]
     fn label_block(
-        &mut self,
+        &self,
         i: usize,
         out: &mut Vec<RawLabel>,
         allow_name: bool,
-    ) -> Result<usize, ParseError> {
+        name_set: bool,
+    ) -> Result<(usize, Option<(Range<usize>, bool)>), ParseError> {
         let mut j = self.skip_ws(i + 1);
         let mut first = true;
+        let mut quoted_name = None;
         loop {
             match self.peek(j) {
-                Some(b'}') => return Ok(j + 1),
+                Some(b'}') => return Ok((j + 1, quoted_name)),
                 None => return Err(self.err("expected label name or '}'", j, self.line.end)),
                 _ => {}
             }
@@ -199,11 +207,10 @@ impl<'a> TextParser<'a> {
             };
             let k = self.skip_ws(after);
             if allow_name && first && was_quoted && self.peek(k) != Some(b'=') {
-                if !self.name.is_empty() {
+                if name_set {
                     return Err(self.err("metric name already set", j, after));
                 }
-                self.name = name;
-                self.name_escaped = name_escaped;
+                quoted_name = Some((name, name_escaped));
             } else {
                 if self.peek(k) != Some(b'=') {
                     return Err(self.err("expected equal", k, k + 1));
@@ -229,6 +236,35 @@ impl<'a> TextParser<'a> {
                 _ => return Err(self.err("expected comma or '}'", j, j + 1)),
             }
         }
+    }
+
+    /// Splits the series text at `start` (metric name and label block) into the metric name, whether it is
+    /// escaped, and `labels`; returns the position after it.
+    #[allow(clippy::type_complexity, reason = "a private helper's plain result")]
+    fn series_text(
+        &self,
+        start: usize,
+        labels: &mut Vec<RawLabel>,
+    ) -> Result<(usize, Range<usize>, bool), ParseError> {
+        let mut i = start;
+        let (mut name, mut name_escaped) = (0..0, false);
+        if let Some(end) = self.bare_name(i, false) {
+            name = i..end;
+            i = end;
+        } else if self.peek(i) != Some(b'{') {
+            return Err(self.invalid_token("expected a valid start token", i));
+        }
+        if self.peek(i) == Some(b'{') {
+            let (end, quoted) = self.label_block(i, labels, true, !name.is_empty())?;
+            if let Some((n, esc)) = quoted {
+                (name, name_escaped) = (n, esc);
+            }
+            i = end;
+        }
+        if name.is_empty() {
+            return Err(self.err("metric name not set", start, i));
+        }
+        Ok((i, name, name_escaped))
     }
 
     fn token_end(&self, i: usize) -> usize {
@@ -259,27 +295,35 @@ impl<'a> TextParser<'a> {
         }
     }
 
-    fn parse_sample(&mut self) -> Result<Entry, ParseError> {
+    fn parse_sample(&mut self, known: Option<&[u8]>) -> Result<Entry, ParseError> {
         let start = self.line.start;
         self.labels.clear();
         self.exemplar = None;
         self.name = 0..0;
         self.name_escaped = false;
-        let mut i = start;
-        if let Some(end) = self.bare_name(i, false) {
-            self.name = i..end;
-            i = end;
-        } else if self.peek(i) != Some(b'{') {
-            return Err(self.invalid_token("expected a valid start token", i));
-        }
-        let mut labels = std::mem::take(&mut self.labels);
-        if self.peek(i) == Some(b'{') {
-            i = self.label_block(i, &mut labels, true)?;
-        }
-        self.labels = labels;
-        if self.name.is_empty() {
-            return Err(self.err("metric name not set", start, i));
-        }
+        let line = &self.buf[start..self.line.end];
+        let i = match known {
+            // Text accepted before as a whole series text: parsing one never looks past its last byte, so a line
+            // that starts with it and then a blank has exactly this series text.
+            Some(k)
+                if !k.is_empty()
+                    && line.starts_with(k)
+                    && matches!(line.get(k.len()), Some(b' ' | b'\t')) =>
+            {
+                self.deferred = true;
+                start + k.len()
+            }
+            _ => {
+                self.deferred = false;
+                let mut labels = std::mem::take(&mut self.labels);
+                let parsed = self.series_text(start, &mut labels);
+                self.labels = labels;
+                let (end, name, name_escaped) = parsed?;
+                self.name = name;
+                self.name_escaped = name_escaped;
+                end
+            }
+        };
         self.series = start..i;
         let v = self.skip_ws(i);
         if v == i || self.peek(v).is_none() {
@@ -311,7 +355,7 @@ impl<'a> TextParser<'a> {
             return Err(self.err("expected label set for exemplar", j, j + 1));
         }
         let mut labels = Vec::new();
-        let mut k = self.label_block(j, &mut labels, false)?;
+        let (mut k, _) = self.label_block(j, &mut labels, false, true)?;
         k = self.skip_ws(k);
         let vend = self.token_end(k);
         if vend == k {
@@ -465,6 +509,10 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
 
 impl<'a> Parser<'a> for TextParser<'a> {
     fn next(&mut self) -> Result<Option<Entry>, ParseError> {
+        self.next_known(None)
+    }
+
+    fn next_known(&mut self, known: Option<&[u8]>) -> Result<Option<Entry>, ParseError> {
         loop {
             if self.pos >= self.buf.len() {
                 if self.openmetrics && !self.seen_eof {
@@ -505,7 +553,7 @@ impl<'a> Parser<'a> for TextParser<'a> {
                     self.parse_comment()?
                 }
             } else {
-                self.parse_sample()?
+                self.parse_sample(known)?
             };
             return Ok(Some(entry));
         }
@@ -532,13 +580,23 @@ impl<'a> Parser<'a> for TextParser<'a> {
 
     fn labels(&self, b: &mut LabelsBuilder) {
         b.clear();
-        let name = self.s(self.name.clone());
-        if self.name_escaped {
-            b.set(METRIC_NAME_LABEL, &unescape(name));
+        let mut split = Vec::new();
+        let (name, name_escaped, labels) = if self.deferred {
+            // Text this parser accepted before: splitting it again cannot fail.
+            match self.series_text(self.series.start, &mut split) {
+                Ok((_, name, escaped)) => (name, escaped, &split),
+                Err(_) => return,
+            }
         } else {
-            b.set(METRIC_NAME_LABEL, name);
+            (self.name.clone(), self.name_escaped, &self.labels)
+        };
+        let name_text = self.s(name);
+        if name_escaped {
+            b.set(METRIC_NAME_LABEL, &unescape(name_text));
+        } else {
+            b.set(METRIC_NAME_LABEL, name_text);
         }
-        for l in &self.labels {
+        for l in labels {
             b.set(&self.raw_label_name(l), &self.raw_label_value(l));
         }
     }

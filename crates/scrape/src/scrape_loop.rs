@@ -433,7 +433,8 @@ impl ScrapeLoop {
         let mut meta = MetadataUpdate::new(std::mem::take(&mut self.metadata));
         let aopts = AppendOptions::default();
         let outcome: Result<(), Error> = (|| {
-            while let Some(entry) = parser.next()? {
+            // The cache's prediction spares the parser splitting the labels of a series it met before.
+            while let Some(entry) = parser.next_known(self.cache.predicted_key())? {
                 match entry {
                     Entry::Type => {
                         let (n, t) = parser.metric_type();

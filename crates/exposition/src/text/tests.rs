@@ -7,15 +7,41 @@ use super::*;
 use crate::{EncodeFormat, Family, encode_families};
 
 /// Parses `input` into (kind, text) rows: samples as `labels value [ts]`, metadata as `KIND name text`.
+///
+/// Every input is parsed three times: plainly, then told the series text of each sample in advance (as a scrape
+/// cache's prediction), then told the text of the sample after it (a wrong prediction). All three must agree,
+/// errors included.
 fn parse_all(input: &str, om: bool) -> Result<Vec<String>, ParseError> {
+    let (plain, raws) = parse_pass(input, om, &|_| None);
+    for shift in [0, 1] {
+        let (told, _) = parse_pass(input, om, &|n| raws.get(n + shift).cloned());
+        assert_eq!(format!("{told:?}"), format!("{plain:?}"), "told series texts (shift {shift})");
+    }
+    plain
+}
+
+/// One parse of `input`, telling the parser `known(n)` before the n-th sample; also returns each sample's raw
+/// series text.
+fn parse_pass(
+    input: &str,
+    om: bool,
+    known: &dyn Fn(usize) -> Option<Vec<u8>>,
+) -> (Result<Vec<String>, ParseError>, Vec<Vec<u8>>) {
     let mut p = TextParser::new(input.as_bytes(), om);
     let mut out = Vec::new();
+    let mut raws = Vec::new();
     let mut b = LabelsBuilder::new();
-    while let Some(e) = p.next()? {
+    loop {
+        let e = match p.next_known(known(raws.len()).as_deref()) {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) => return (Err(e), raws),
+        };
         match e {
             Entry::Series => {
                 p.labels(&mut b);
-                let (_, ts, v) = p.series();
+                let (raw, ts, v) = p.series();
+                raws.push(raw.to_vec());
                 let mut row = format!("{} {v}", b.labels());
                 if let Some(ts) = ts {
                     row.push_str(&format!(" @{ts}"));
@@ -40,7 +66,47 @@ fn parse_all(input: &str, om: bool) -> Result<Vec<String>, ParseError> {
             Entry::Comment => {}
         }
     }
-    Ok(out)
+    (Ok(out), raws)
+}
+
+#[test]
+fn a_told_series_text_is_used_only_when_it_is_the_whole_series_text_of_the_line() {
+    let parse = |line: &str, known: &str| {
+        let mut p = TextParser::new(line.as_bytes(), false);
+        let mut b = LabelsBuilder::new();
+        let r = p.next_known(Some(known.as_bytes())).map(|_| {
+            p.labels(&mut b);
+            (p.deferred, b.labels().to_string(), p.series().2)
+        });
+        format!("{r:?}")
+    };
+    let ok = |deferred: bool, labels: &str, v: f64| {
+        format!("{:?}", Ok::<_, ParseError>((deferred, labels.to_string(), v)))
+    };
+    assert_eq!(parse("foo 1\n", "foo"), ok(true, "{__name__=\"foo\"}", 1.0));
+    assert_eq!(parse("foo_bar 1\n", "foo"), ok(false, "{__name__=\"foo_bar\"}", 1.0));
+    assert_eq!(parse("m{a=\"1\"}\t2\n", "m{a=\"1\"}"), ok(true, "{__name__=\"m\", a=\"1\"}", 2.0));
+    assert_eq!(parse("m{a=\"1\"} 2\n", "m{a=\"1\""), ok(false, "{__name__=\"m\", a=\"1\"}", 2.0));
+    assert_eq!(
+        parse("{\"my.m\",a=\"x\\\"y\"} 3\n", "{\"my.m\",a=\"x\\\"y\"}"),
+        ok(true, "{__name__=\"my.m\", a=\"x\\\"y\"}", 3.0)
+    );
+    // A line that only starts like the told text is parsed, and rejected, as without it.
+    let plain = |line: &str| {
+        let mut p = TextParser::new(line.as_bytes(), false);
+        format!("{:?}", p.next().map(|_| ()))
+    };
+    for (line, known) in
+        [("m{a=\"1\"}x 1\n", "m{a=\"1\"}"), ("m 1 2 3\n", "m"), ("m{a=\"1\"}\n", "m{a=\"1\"}")]
+    {
+        let mut p = TextParser::new(line.as_bytes(), false);
+        assert_eq!(
+            format!("{:?}", p.next_known(Some(known.as_bytes())).map(|_| ())),
+            plain(line),
+            "{line}"
+        );
+        assert!(plain(line).starts_with("Err"), "{line}");
+    }
 }
 
 #[test]

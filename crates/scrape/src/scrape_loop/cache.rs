@@ -59,6 +59,11 @@ impl<E> SeriesCache<E> {
         self.prev = i;
     }
 
+    /// The key the next look-up is predicted to ask for.
+    pub(super) fn predicted_key(&self) -> Option<&[u8]> {
+        self.slots.get(self.predicted() as usize).map(|s| &*s.key)
+    }
+
     /// The index of the entry for `key`, if there is one.
     pub(super) fn find(&mut self, key: &[u8]) -> Option<u32> {
         let p = self.predicted();
@@ -165,6 +170,7 @@ mod tests {
         assert_eq!(c.predicted(), c.find(b"ccc").unwrap());
         c.begin();
         assert_eq!(c.find(b"ccc"), Some(c.first));
+        assert_eq!(c.predicted_key(), Some(&b"dddd"[..]));
         assert_eq!(c.predicted(), c.find(b"dddd").unwrap());
         assert_eq!(c.find(b"zz"), None);
     }
