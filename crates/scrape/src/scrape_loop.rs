@@ -142,21 +142,29 @@ pub(crate) struct ScrapeLoop {
 const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_millis(2);
 
 /// The timestamp of a scrape starting at `now_ms` when the previous scheduled time was `aligned` (ms): that
-/// schedule moved on by whole intervals, and `now_ms` replaced by it when within `tolerance` (capped at 1 % of
-/// the interval). Returns the timestamp and the new scheduled time.
+/// schedule moved on by whole intervals, and `now_ms` replaced by the nearest scheduled time when within
+/// `tolerance` of it (capped at 1 % of the interval). Returns the timestamp and the new scheduled time.
+///
+/// Prometheus aligns only scrapes that start late. Ours are also aligned when they start up to the tolerance
+/// early: the schedule is kept in wall-clock milliseconds while the ticker runs on the monotonic clock, so a wall
+/// clock that is being slewed, or a millisecond boundary, puts a punctual scrape a millisecond before its time
+/// about as often as after it, and each of those would cost two irregular deltas in the chunk.
 pub(crate) fn align_timestamp(
     now_ms: i64,
     aligned: Option<i64>,
     interval: Duration,
     tolerance: Duration,
 ) -> (i64, i64) {
-    let Some(mut a) = aligned else { return (now_ms, now_ms) };
+    let Some(a) = aligned else { return (now_ms, now_ms) };
     let interval_ms = (interval.as_millis() as i64).max(1);
     let tol_ms = tolerance.min(interval / 100).as_millis() as i64;
-    if now_ms - a >= interval_ms {
-        a += (now_ms - a) / interval_ms * interval_ms;
+    // The nearest scheduled time after the previous one.
+    let steps = (now_ms - a + interval_ms / 2).div_euclid(interval_ms);
+    let expected = a + steps * interval_ms;
+    if steps >= 1 && (now_ms - expected).abs() <= tol_ms {
+        return (expected, expected);
     }
-    if now_ms - a <= tol_ms { (a, a) } else { (now_ms, a) }
+    (now_ms, a + (now_ms - a).div_euclid(interval_ms).max(0) * interval_ms)
 }
 
 fn now_ms() -> i64 {

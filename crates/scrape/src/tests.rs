@@ -393,10 +393,13 @@ fn scrape_timestamps_snap_to_the_schedule_within_the_tolerance() {
     let (sec, tol) = (Duration::from_secs(1), Duration::from_millis(2));
     // The first scrape sets the schedule.
     assert_eq!(align_timestamp(10_000, None, sec, tol), (10_000, 10_000));
-    // Up to 2 ms late: the scheduled time; early or 3 ms late: the actual time, schedule kept.
+    // Up to 2 ms late or early: the scheduled time; 3 ms late or early: the actual time, schedule kept.
     assert_eq!(align_timestamp(11_002, Some(10_000), sec, tol), (11_000, 11_000));
-    assert_eq!(align_timestamp(11_999, Some(11_000), sec, tol), (11_999, 11_000));
+    assert_eq!(align_timestamp(11_998, Some(11_000), sec, tol), (12_000, 12_000));
+    assert_eq!(align_timestamp(12_997, Some(12_000), sec, tol), (12_997, 12_000));
     assert_eq!(align_timestamp(12_003, Some(11_000), sec, tol), (12_003, 12_000));
+    // Never the previous scheduled time again, however early.
+    assert_eq!(align_timestamp(12_001, Some(12_000), sec, tol), (12_001, 12_000));
     // A skipped tick moves the schedule on by whole intervals.
     assert_eq!(align_timestamp(15_001, Some(12_000), sec, tol), (15_000, 15_000));
     // The tolerance is capped at 1 % of the interval: 1 ms at 100 ms.
