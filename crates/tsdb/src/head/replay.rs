@@ -363,7 +363,7 @@ pub(crate) fn replay(
     opts: WalOptions,
     concurrency: usize,
     mapped: Vec<LoadedChunk>,
-) -> Result<(Wal, WalReplayStats), Error> {
+) -> Result<(Wal, WalReplayStats, HashMap<u64, u64>), Error> {
     let started = Instant::now();
     let min_valid = head.min_valid_time.load(Ordering::Relaxed);
     let n = shard_count(concurrency);
@@ -452,7 +452,7 @@ pub(crate) fn replay(
     // Failures leave the chunks on the heap, to be written with the next ones.
     let _ = head.mmap_chunks();
     stats.duration = started.elapsed();
-    Ok((wal, stats))
+    Ok((wal, stats, dispatch.alias))
 }
 
 impl Inner {
