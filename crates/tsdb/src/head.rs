@@ -242,6 +242,10 @@ impl Head {
         // Out-of-order chunks come back through the WBL's m-map markers, not with their series.
         let (loaded, ooo_loaded): (Vec<_>, Vec<_>) =
             loaded.into_iter().partition(|c| !c.out_of_order);
+        // Their references are never handed out again either (Prometheus 2.42 would attach them to the series).
+        for c in &ooo_loaded {
+            inner.next_ref.fetch_max(c.series_ref.saturating_add(1), Ordering::Relaxed);
+        }
         let (log, mut stats, alias) = replay::replay(
             &inner,
             &wal_log::wal_dir(dir.as_ref()),

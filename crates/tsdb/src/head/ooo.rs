@@ -8,6 +8,10 @@
 //! per timestamp (the in-order one first). Out-of-order compaction first *seals* every chunk (the buffer is closed
 //! too), writes the sealed samples into blocks, then drops the sealed chunks.
 //!
+//! A chunk is written to `chunks_head/` while the commit holds the series (not the head's m-map lock, which is
+//! taken before series locks): a garbage collection running meanwhile may delete the file before it knows the chunk.
+//! The mapping stays readable, and on restart the WBL's samples stand in for the missing chunk.
+//!
 //! Duplicates are Prometheus's: a timestamp already in the buffer is dropped silently, whatever its value; one that
 //! only clashes with a closed chunk or the in-order data is kept and hidden on read.
 
@@ -80,6 +84,12 @@ impl OooData {
         let bytes = ChunkBytes::heap(&encode(&self.head));
         self.head.clear();
         Some(OooChunk { min_t: first, max_t: last, bytes, sealed: false })
+    }
+
+    /// The oldest timestamp held (`i64::MAX` when empty).
+    pub(crate) fn min_t(&self) -> i64 {
+        let closed = self.closed.iter().map(|c| c.min_t).min().unwrap_or(i64::MAX);
+        closed.min(self.head.first().map_or(i64::MAX, |(t, _)| *t))
     }
 
     /// The newest timestamp held (`i64::MIN` when empty).

@@ -254,3 +254,20 @@ fn turning_the_window_on_creates_the_wbl_and_a_restart_without_it_still_replays(
     assert_eq!(read(&h, "a"), vec![(50 * SEC, 0.5), (100 * SEC, 1.0)]);
     assert_eq!(add(&h, "a", 60 * SEC, 0.6), Err(AppendError::OutOfOrderSample));
 }
+
+#[test]
+fn deleted_out_of_order_samples_stay_hidden_after_garbage_collection() {
+    let h = Head::new(ooo(100 * SEC));
+    add(&h, "a", 100 * SEC, 1.0).unwrap();
+    add(&h, "a", 50 * SEC, 0.5).unwrap();
+    add(&h, "a", 60 * SEC, 0.6).unwrap();
+    add(&h, "b", 100 * SEC, 1.0).unwrap();
+    add(&h, "b", 50 * SEC, 0.5).unwrap();
+    let m = [Matcher::new(MatchType::Equal, "__name__", "a").unwrap()];
+    assert_eq!(h.delete(40 * SEC, 55 * SEC, &m).unwrap(), 1);
+    assert_eq!(read(&h, "a"), vec![(60 * SEC, 0.6), (100 * SEC, 1.0)]);
+    // The deletion ends before the truncation time but covers out-of-order data still in the head.
+    h.truncate(80 * SEC);
+    assert_eq!(read(&h, "a"), vec![(60 * SEC, 0.6), (100 * SEC, 1.0)]);
+    assert_eq!(read(&h, "b"), vec![(50 * SEC, 0.5), (100 * SEC, 1.0)]);
+}

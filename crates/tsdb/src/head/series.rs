@@ -533,8 +533,10 @@ impl Series {
             chunks.removed(1);
         }
         d.hist.retain(|(t, _)| *t >= mint);
+        // Deletions of out-of-order data stay until that data is compacted.
+        let keep_from = d.ooo.as_ref().map_or(mint, |o| mint.min(o.min_t()));
         if let Some(stones) = &mut d.stones {
-            stones.retain(|(_, end)| *end >= mint);
+            stones.retain(|(_, end)| *end >= keep_from);
             if stones.is_empty() {
                 d.stones = None;
             }
