@@ -632,10 +632,17 @@ impl Head {
             Some(w) => {
                 let mut w = w.lock();
                 // A series the log does not know has no committed samples to delete.
+                // Each interval is logged with the end the series gives it, so replay need not know the
+                // out-of-order samples (they come back after the WAL).
                 let stones: Vec<crate::wal::RefTombstone> = series
                     .iter()
                     .filter(|s| s.wal_logged.load(Ordering::Relaxed))
-                    .map(|s| crate::wal::RefTombstone { series_ref: s.reference, mint, maxt })
+                    .map(|s| crate::wal::RefTombstone {
+                        series_ref: s.reference,
+                        mint,
+                        maxt: s.deletion_end(maxt),
+                    })
+                    .filter(|st| st.mint <= st.maxt)
                     .collect();
                 if !stones.is_empty() {
                     w.log_tombstones(&stones)?;

@@ -271,3 +271,23 @@ fn deleted_out_of_order_samples_stay_hidden_after_garbage_collection() {
     assert_eq!(read(&h, "a"), vec![(60 * SEC, 0.6), (100 * SEC, 1.0)]);
     assert_eq!(read(&h, "b"), vec![(50 * SEC, 0.5), (100 * SEC, 1.0)]);
 }
+
+#[test]
+fn a_deletion_of_out_of_order_samples_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = [Matcher::new(MatchType::Equal, "__name__", "a").unwrap()];
+    {
+        let (h, _) = Head::open(dir.path(), ooo(100 * SEC), wal_opts()).unwrap();
+        add(&h, "a", 100 * SEC, 1.0).unwrap();
+        h.truncate(90 * SEC);
+        // Out-of-order samples only below the head's bound: the series' in-order data does not cover them.
+        add(&h, "a", 50 * SEC, 0.5).unwrap();
+        add(&h, "a", 60 * SEC, 0.6).unwrap();
+        assert_eq!(h.delete(0, 55 * SEC, &m).unwrap(), 1);
+        add(&h, "a", 101 * SEC, 1.1).unwrap();
+        h.sync_wal().unwrap();
+        assert_eq!(read(&h, "a"), vec![(60 * SEC, 0.6), (100 * SEC, 1.0), (101 * SEC, 1.1)]);
+    }
+    let (h, _) = Head::open(dir.path(), ooo(100 * SEC), wal_opts()).unwrap();
+    assert_eq!(read(&h, "a"), vec![(60 * SEC, 0.6), (100 * SEC, 1.0), (101 * SEC, 1.1)]);
+}

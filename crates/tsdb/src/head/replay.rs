@@ -150,7 +150,7 @@ impl<'h> Shard<'h> {
             Work::Tombstones(stones) => {
                 for st in stones {
                     if let Some(s) = self.refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt);
+                        s.delete_replayed(st.mint, st.maxt);
                     }
                 }
             }

@@ -487,6 +487,32 @@ impl Series {
         true
     }
 
+    /// The end [`Series::delete`] gives a deleted interval ending at `maxt`: the newest sample, in order or
+    /// out of order.
+    pub(crate) fn deletion_end(&self, maxt: i64) -> i64 {
+        let d = self.data.lock();
+        let ooo_max = d.ooo.as_ref().map_or(i64::MIN, |o| o.max_t());
+        maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(ooo_max))
+    }
+
+    /// Replays a logged deletion (whose end [`Series::deletion_end`] gave): recorded whatever is visible now,
+    /// since the out-of-order samples it may cover come back from the WBL only after the WAL. Ends are clamped
+    /// to the newest sample again for logs written before the end was.
+    pub(crate) fn delete_replayed(&self, mint: i64, maxt: i64) {
+        let mut d = self.data.lock();
+        d.hist.retain(|(t, _)| *t < mint || *t > maxt);
+        let maxt = match d.last {
+            Some((t, _)) => maxt.min(t),
+            None => maxt,
+        };
+        if mint > maxt {
+            return;
+        }
+        let stones = d.stones.get_or_insert_with(Box::default);
+        stones.push((mint, maxt));
+        stones.sort_unstable();
+    }
+
     /// The in-order samples in `[mint, maxt]`, floats and histograms separately, in time order (what head
     /// compaction writes; out-of-order samples have their own compaction).
     pub(crate) fn samples_in(&self, mint: i64, maxt: i64) -> RangeSamples {
