@@ -192,6 +192,12 @@ fn encode_head(e: &mut DescriptorEncoder<'_>, head: &tsdb::Head) -> Result {
         st.out_of_order_appended,
         0,
     )?;
+    histogram(
+        e,
+        "prometheus_tsdb_sample_ooo_delta",
+        "Delta in seconds by which a sample is considered out of order (reported regardless of OOO time window and whether sample is accepted or not).",
+        &st.ooo_delta,
+    )?;
     typed_counter(
         e,
         "prometheus_tsdb_too_old_samples",
@@ -597,6 +603,10 @@ mod tests {
         let appended = "prometheus_tsdb_head_out_of_order_samples_appended_total{type=\"float\"}";
         assert_eq!(value(&text, appended), 2.0);
         assert_eq!(value(&text, "prometheus_tsdb_too_old_samples_total{type=\"float\"}"), 1.0);
+        // Behind the newest sample by 50 s, 40 s and 60.001 s: all in the first bucket (10 min).
+        assert_eq!(value(&text, "prometheus_tsdb_sample_ooo_delta_count"), 3.0);
+        assert_eq!(value(&text, "prometheus_tsdb_sample_ooo_delta_bucket{le=\"600.0\"}"), 3.0);
+        assert!((value(&text, "prometheus_tsdb_sample_ooo_delta_sum") - 150.001).abs() < 1e-9);
         assert_eq!(
             value(&text, "prometheus_tsdb_head_samples_appended_total{type=\"float\"}"),
             3.0

@@ -89,6 +89,9 @@ pub struct HeadStats {
     /// Float samples rejected since start as older than the out-of-order window
     /// (`prometheus_tsdb_too_old_samples_total`).
     pub too_old_samples: u64,
+    /// By how many seconds samples that could not go in order were behind the head's newest sample, accepted
+    /// or not (`prometheus_tsdb_sample_ooo_delta`).
+    pub ooo_delta: crate::metrics::Histogram,
     /// Histogram samples rejected since start as out of bounds.
     pub out_of_bound_histograms: u64,
     /// Garbage collections ([`Head::truncate`]) since start (`prometheus_tsdb_head_truncations_total`).
@@ -133,6 +136,8 @@ struct Counters {
     ooo_appended: AtomicU64,
     /// Floats and histograms rejected as too old for the out-of-order window.
     too_old: [AtomicU64; 2],
+    /// See [`HeadStats::ooo_delta`]; created on first use.
+    ooo_delta: parking_lot::Mutex<Option<crate::metrics::Histogram>>,
     /// Garbage collections and their durations.
     gc: parking_lot::Mutex<(u64, DurationTotals)>,
 }
@@ -538,6 +543,7 @@ impl Head {
             out_of_bound_histograms: c.out_of_bounds[1].load(Ordering::Relaxed),
             out_of_order_appended: c.ooo_appended.load(Ordering::Relaxed),
             too_old_samples: c.too_old[0].load(Ordering::Relaxed),
+            ooo_delta: c.ooo_delta.lock().clone().unwrap_or_else(ooo_delta_histogram),
             truncations,
             gc_duration,
             min_time: self.inner.min_time.load(Ordering::Relaxed),
@@ -669,6 +675,23 @@ impl Head {
     /// Highest timestamp in the head (`i64::MIN` when empty).
     pub fn max_time(&self) -> i64 {
         self.inner.max_time.load(Ordering::Relaxed)
+    }
+}
+
+/// Prometheus's buckets of `prometheus_tsdb_sample_ooo_delta`: 10 min to 12 h, in seconds.
+fn ooo_delta_histogram() -> crate::metrics::Histogram {
+    crate::metrics::Histogram::with_bounds(&[
+        600.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0, 43200.0,
+    ])
+}
+
+impl Counters {
+    /// Notes a sample `delta_ms` behind the head's newest one.
+    fn ooo_delta(&self, delta_ms: i64) {
+        if delta_ms > 0 {
+            let mut h = self.ooo_delta.lock();
+            h.get_or_insert_with(ooo_delta_histogram).observe(delta_ms as f64 / 1000.0);
+        }
     }
 }
 

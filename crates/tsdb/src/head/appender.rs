@@ -132,7 +132,11 @@ impl Appender for HeadAppender {
             None => series.last(),
         };
         let counters = &self.head.counters;
-        match self.verdict(t, &value, newest, min_valid) {
+        let verdict = self.verdict(t, &value, newest, min_valid);
+        if matches!(verdict, Ok(Verdict::OutOfOrder) | Err(_)) {
+            counters.ooo_delta(self.head_maxt.saturating_sub(t));
+        }
+        match verdict {
             Ok(Verdict::InOrder) => {
                 self.latest.insert(series.reference, (t, value_bits(&value)));
             }
