@@ -175,14 +175,6 @@ impl OooData {
     pub(crate) fn min_file(&self) -> Option<u32> {
         self.closed.iter().filter_map(|c| c.bytes.file_index()).min()
     }
-
-    /// Chunks (closed, plus the head when it holds samples) and their bytes.
-    #[cfg(test)]
-    pub(crate) fn chunk_stats(&self) -> (u64, u64) {
-        let n = self.closed.len() as u64 + u64::from(!self.head.is_empty());
-        let bytes = self.closed.iter().map(|c| c.bytes.len() as u64).sum();
-        (n, bytes)
-    }
 }
 
 /// The out-of-order data an out-of-order compaction writes (see [`Head::seal_ooo`]).

@@ -198,6 +198,7 @@ fn a_restart_replays_the_wbl_and_the_out_of_order_chunks_without_loss() {
         assert_eq!(wbl.mmapped_chunks, 36, "round {round}");
         let after: Vec<Vec<(i64, f64)>> = (0..3).map(|s| read(&h, &format!("m{s}"))).collect();
         assert_eq!(after, before, "round {round}");
+        assert_eq!(h.stats().chunks, h.count_chunks(), "in-order chunks counted alike");
     }
     // Without the chunk files, the WBL alone restores the samples.
     fs::remove_dir_all(dir.path().join("chunks_head")).unwrap();

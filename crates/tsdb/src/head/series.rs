@@ -534,11 +534,7 @@ impl Series {
             n += 1;
             bytes += a.bytes().len() as u64;
         }
-        if let Some(o) = &d.ooo {
-            let (on, ob) = o.chunk_stats();
-            n += on;
-            bytes += ob;
-        }
+        // Out-of-order chunks are not counted: neither is `HeadStats::chunks` (Prometheus counts them).
         (n, bytes)
     }
 
