@@ -140,3 +140,56 @@ fn prometheus_2_42_reads_out_of_order_blocks_chunks_and_wbl() {
     }
     assert_eq!(theirs.len(), ours.len());
 }
+
+/// Copies the files of `from` into `to` (one level of directories).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_crash_before_the_wbl_is_truncated_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wbl = dir.path().join("wbl");
+    let saved = dir.path().join("wbl-before");
+    let (db, _) = Db::open(dir.path(), ooo_opts(2 * HOUR)).unwrap();
+    ingest(&db, 0, 3, 2);
+    add_range(&db, "0", HOUR + 7_500, 3 * HOUR, 15_000);
+    let expected = dump(&db);
+    db.head().sync_wal().unwrap();
+    copy_dir(&wbl, &saved);
+    let written = db.compact_ooo_head().unwrap();
+    assert_eq!(written.len(), 2);
+    drop(db);
+
+    // As if the process died after writing the blocks and before deleting the WBL's segments.
+    fs::remove_dir_all(&wbl).unwrap();
+    copy_dir(&saved, &wbl);
+    let (db, replay) = Db::open(dir.path(), ooo_opts(2 * HOUR)).unwrap();
+    // 480 samples, the last one newer than the head's newest and so in order.
+    assert_eq!(replay.wbl.unwrap().samples, 479, "the sealed samples come back");
+    assert_eq!(dump(&db), expected, "and read back once next to their blocks");
+    // Compacting them again makes blocks overlapping the first ones; merging keeps each sample once.
+    assert_eq!(db.compact_ooo_head().unwrap().len(), 2);
+    db.compact().unwrap();
+    assert!(db.plan_compaction().is_none());
+    assert_eq!(dump(&db), expected);
+    drop(db);
+
+    // As if it died before writing any block: the blocks are gone, the WBL still has everything.
+    let (db, _) = Db::open(dir.path(), ooo_opts(2 * HOUR)).unwrap();
+    for b in db.blocks() {
+        fs::remove_dir_all(b.dir()).unwrap();
+    }
+    drop(db);
+    fs::remove_dir_all(&wbl).unwrap();
+    copy_dir(&saved, &wbl);
+    let (db, _) = Db::open(dir.path(), ooo_opts(2 * HOUR)).unwrap();
+    assert!(db.blocks().is_empty());
+    assert_eq!(dump(&db), expected, "the WAL and the WBL alone hold everything");
+}
