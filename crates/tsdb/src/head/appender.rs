@@ -133,7 +133,13 @@ impl Appender for HeadAppender {
         };
         let counters = &self.head.counters;
         let verdict = self.verdict(t, &value, newest, min_valid);
-        if matches!(verdict, Ok(Verdict::OutOfOrder) | Err(_)) {
+        if matches!(
+            verdict,
+            Ok(Verdict::OutOfOrder)
+                | Err(AppendError::OutOfOrderSample
+                    | AppendError::TooOldSample
+                    | AppendError::OutOfBounds)
+        ) {
             counters.ooo_delta(self.head_maxt.saturating_sub(t));
         }
         match verdict {
