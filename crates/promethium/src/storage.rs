@@ -234,6 +234,11 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
                     for (ulid, mint, maxt) in &report.blocks {
                         tracing::info!(ulid = %ulid, mint, maxt, "write block");
                     }
+                    if !report.ooo_blocks.is_empty() {
+                        let ulids: Vec<String> =
+                            report.ooo_blocks.iter().map(|(u, _, _)| u.to_string()).collect();
+                        tracing::info!(ulids = ?ulids, "out-of-order compaction completed");
+                    }
                 }
                 Ok(Err(e)) => tracing::error!(err = %e, "compaction failed"),
                 Err(_) => {}

@@ -193,3 +193,34 @@ fn a_crash_before_the_wbl_is_truncated_loses_nothing_and_duplicates_nothing() {
     assert!(db.blocks().is_empty());
     assert_eq!(dump(&db), expected, "the WAL and the WBL alone hold everything");
 }
+
+/// A scrape-like load: `m` exposes timestamps ten minutes behind `up`'s and goes back on every other one, so
+/// after the first cut everything of `m` is behind the head's lower bound; compactions run in between.
+#[test]
+fn compacting_while_samples_arrive_behind_the_head_keeps_each_sample_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(2000);
+    o.head.out_of_order_time_window = 600_000;
+    let (db, _) = Db::open(dir.path(), o).unwrap();
+    let base = 1_000_000_000i64;
+    let up = Labels::from_pairs([("__name__", "up")]);
+    let ao = AppendOptions::default();
+    let mut report = CompactReport::default();
+    for k in 1..200i64 {
+        let t = if k % 2 == 1 { base + k * 1000 } else { base + k * 1000 - 1500 };
+        let mut app = db.appender();
+        app.append(0, &series("0"), 0, t, Value::Float(k as f64), &ao).unwrap();
+        app.append(0, &up, 0, base + 600_000 + k * 100, Value::Float(1.0), &ao).unwrap();
+        app.commit().unwrap();
+        if k % 3 == 0 {
+            let r = db.compact().unwrap();
+            report.ooo_blocks.extend(r.ooo_blocks);
+            report.merges.extend(r.merges);
+        }
+        let d = dump(&db);
+        assert_eq!(d["{__name__=\"m\", i=\"0\"}"].len(), k as usize, "k={k}");
+        assert_eq!(d["{__name__=\"up\"}"].len(), k as usize, "k={k}");
+    }
+    assert!(report.ooo_blocks.len() > 10 && report.merges.iter().any(|m| m.vertical));
+    assert!(db.head().stats().out_of_order_appended > 150);
+}
