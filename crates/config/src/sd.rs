@@ -419,6 +419,15 @@ pub(crate) fn validate(key: &str, list: &Any) -> Result<(), Error> {
 /// Validates the `storage` section.
 pub(crate) fn storage(v: &Any) -> Result<(), Error> {
     let Some(tsdb) = v.get("tsdb") else { return Ok(()) };
+    if let Some(w) = tsdb.get("out_of_order_time_window") {
+        match w.as_str() {
+            Some(d) => {
+                model::parse_duration(d).map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            None if w.is_null() => {}
+            None => return invalid(format!("not a valid duration string: {w:?}")),
+        }
+    }
     if let Some(r) = tsdb.get("retention") {
         if let Some(t) = r.get("time").and_then(Any::as_str) {
             model::parse_duration(t).map_err(|e| Error::Invalid(e.to_string()))?;

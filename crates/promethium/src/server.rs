@@ -102,6 +102,9 @@ impl App {
             .unwrap_or_default();
         let settings = crate::alerting::rule_settings(cfg, &base, &self.external_url)?;
         self.storage.set_max_exemplars(max_exemplars(&self.args, cfg));
+        self.storage
+            .set_out_of_order_time_window(out_of_order_time_window(cfg))
+            .map_err(|e| format!("apply storage.tsdb.out_of_order_time_window: {e}"))?;
         self.rules
             .update(&settings)
             .map_err(|e| format!("error loading rules, previous rule set restored: {e}"))?;
@@ -216,6 +219,17 @@ fn max_exemplars(args: &ServerArgs, cfg: &config::Config) -> usize {
         .map_or(100_000, |m| m as usize)
 }
 
+/// `storage.tsdb.out_of_order_time_window` in milliseconds (0 when unset; the loader validated it).
+pub(crate) fn out_of_order_time_window(cfg: &config::Config) -> i64 {
+    cfg.storage
+        .as_ref()
+        .and_then(|s| s.get("tsdb"))
+        .and_then(|t| t.get("out_of_order_time_window"))
+        .and_then(|w| w.as_str())
+        .and_then(|d| model::parse_duration(d).ok())
+        .map_or(0, |ms| ms.max(0))
+}
+
 /// Runs the server until shutdown.
 /// The listener settings and the route prefix from the `--web.*` flags, as Prometheus derives them: the prefix
 /// defaults to the external URL's path; the CORS pattern must compile.
@@ -268,12 +282,11 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
         let args = args.clone();
         // The exemplar buffer is sized before replay so the WAL's exemplars come back; a configuration that
         // does not load is reported by the first reload.
-        let exemplars = args
-            .config_file
-            .as_ref()
-            .and_then(|p| config::load_file(p).ok())
-            .map_or(0, |c| max_exemplars(&args, &c));
-        tokio::task::spawn_blocking(move || crate::storage::open(&args, exemplars))
+        let cfg = args.config_file.as_ref().and_then(|p| config::load_file(p).ok());
+        let exemplars = cfg.as_ref().map_or(0, |c| max_exemplars(&args, c));
+        // The out-of-order window too: with it the WBL is opened (and replayed) with the head.
+        let ooo_window = cfg.as_ref().map_or(0, out_of_order_time_window);
+        tokio::task::spawn_blocking(move || crate::storage::open(&args, exemplars, ooo_window))
             .await
             .context("open storage")??
     };

@@ -55,7 +55,11 @@ pub(crate) fn wal_options(args: &ServerArgs) -> anyhow::Result<WalOptions> {
 }
 
 /// Locks the data directory and replays the WAL into the head, logging what the replay found as Prometheus does.
-pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<Storage> {
+pub(crate) fn open(
+    args: &ServerArgs,
+    max_exemplars: usize,
+    out_of_order_time_window: i64,
+) -> anyhow::Result<Storage> {
     let dir: &Path = &args.tsdb_path;
     let lock = if args.no_lockfile {
         std::fs::create_dir_all(dir)
@@ -67,7 +71,7 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
     let wal = wal_options(args)?;
     let retention_ms = retention_ms(args)?;
     let opts = DbOptions {
-        head: HeadOptions { max_exemplars, ..HeadOptions::default() },
+        head: HeadOptions { max_exemplars, out_of_order_time_window, ..HeadOptions::default() },
         wal,
         block_range: parse_ms(&args.min_block_duration, "--storage.tsdb.min-block-duration")?,
         max_block_duration: max_block_duration_ms(args, retention_ms)?,
@@ -114,6 +118,22 @@ pub(crate) fn open(args: &ServerArgs, max_exemplars: usize) -> anyhow::Result<St
         total_replay_duration = ?stats.duration,
         "WAL replay completed"
     );
+    if let Some(w) = &stats.wbl {
+        if w.unknown_refs > 0 {
+            tracing::warn!(
+                samples = w.unknown_refs,
+                "Unknown series references for ooo WAL replay"
+            );
+        }
+        tracing::info!(
+            segments = ?w.segments,
+            repairs = w.repairs,
+            samples = w.samples,
+            mmapped_chunks = w.mmapped_chunks,
+            wbl_replay_duration = ?w.duration,
+            "WBL replay completed"
+        );
+    }
     Ok(Storage { db, head, replay: stats, _lock: lock })
 }
 
@@ -213,6 +233,11 @@ pub(crate) fn spawn_housekeeping(db: Db, wal: &WalOptions) {
                 Ok(Ok(report)) => {
                     for (ulid, mint, maxt) in &report.blocks {
                         tracing::info!(ulid = %ulid, mint, maxt, "write block");
+                    }
+                    if !report.ooo_blocks.is_empty() {
+                        let ulids: Vec<String> =
+                            report.ooo_blocks.iter().map(|(u, _, _)| u.to_string()).collect();
+                        tracing::info!(ulids = ?ulids, "out-of-order compaction completed");
                     }
                 }
                 Ok(Err(e)) => tracing::error!(err = %e, "compaction failed"),

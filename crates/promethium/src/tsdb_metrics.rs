@@ -62,6 +62,9 @@ pub(crate) fn encode(
     if let Some(w) = head.wal_stats() {
         encode_wal(e, &w)?;
     }
+    if let Some(w) = head.wbl_stats() {
+        encode_wbl(e, &w)?;
+    }
     if let Some(m) = head.mmap_stats() {
         gauge(
             e,
@@ -180,7 +183,76 @@ fn encode_head(e: &mut DescriptorEncoder<'_>, head: &tsdb::Head) -> Result {
         "Total number of out of bound samples ingestion failed attempts with out of order support disabled.",
         st.out_of_bound_samples,
         st.out_of_bound_histograms,
+    )?;
+    // Out-of-order native histograms are not accepted, so their figures stay 0.
+    typed_counter(
+        e,
+        "prometheus_tsdb_head_out_of_order_samples_appended",
+        "Total number of appended out of order samples.",
+        st.out_of_order_appended,
+        0,
+    )?;
+    histogram(
+        e,
+        "prometheus_tsdb_sample_ooo_delta",
+        "Delta in seconds by which a sample is considered out of order (reported regardless of OOO time window and whether sample is accepted or not).",
+        &st.ooo_delta,
+    )?;
+    typed_counter(
+        e,
+        "prometheus_tsdb_too_old_samples",
+        "Total number of out of order samples ingestion failed attempts with out of support enabled, but sample outside of time window.",
+        st.too_old_samples,
+        0,
     )
+}
+
+/// The WBL's `prometheus_tsdb_out_of_order_wbl_*` counters and gauges (the WAL's writer metrics under
+/// Prometheus's WBL prefix).
+fn encode_wbl(e: &mut DescriptorEncoder<'_>, w: &tsdb::WalStats) -> Result {
+    gauge(
+        e,
+        "prometheus_tsdb_out_of_order_wbl_segment_current",
+        "Write log segment index that TSDB is currently writing to.",
+        f64::from(w.segment_current),
+    )?;
+    gauge(
+        e,
+        "prometheus_tsdb_out_of_order_wbl_storage_size_bytes",
+        "Size of the write log directory.",
+        w.storage_size_bytes as f64,
+    )?;
+    let counters = [
+        (
+            "prometheus_tsdb_out_of_order_wbl_writes_failed",
+            "Total number of write log writes that failed.",
+            w.writes_failed,
+        ),
+        (
+            "prometheus_tsdb_out_of_order_wbl_page_flushes",
+            "Total number of page flushes.",
+            w.writer.page_flushes,
+        ),
+        (
+            "prometheus_tsdb_out_of_order_wbl_completed_pages",
+            "Total number of completed pages.",
+            w.writer.completed_pages,
+        ),
+        (
+            "prometheus_tsdb_out_of_order_wbl_truncations",
+            "Total number of write log truncations attempted.",
+            w.writer.truncations,
+        ),
+        (
+            "prometheus_tsdb_out_of_order_wbl_truncations_failed",
+            "Total number of write log truncations that failed.",
+            w.writer.truncations_failed,
+        ),
+    ];
+    for (name, help, v) in counters {
+        counter(e, name, help, v)?;
+    }
+    Ok(())
 }
 
 /// The `prometheus_tsdb_wal_*` and `prometheus_tsdb_checkpoint_*` counters and gauges.
@@ -382,6 +454,8 @@ pub(crate) struct TsdbSummaries {
     head: tsdb::Head,
     /// The fsync quantile window, fed with what the WAL observed since the last render.
     fsync: DurationMetric,
+    /// The same for the WBL.
+    wbl_fsync: DurationMetric,
 }
 
 impl TsdbSummaries {
@@ -390,6 +464,13 @@ impl TsdbSummaries {
             head,
             fsync: DurationMetric::new(
                 "prometheus_tsdb_wal_fsync_duration_seconds",
+                "",
+                "Duration of write log fsync.",
+                &[0.5, 0.9, 0.99],
+                &[],
+            ),
+            wbl_fsync: DurationMetric::new(
+                "prometheus_tsdb_out_of_order_wbl_fsync_duration_seconds",
                 "",
                 "Duration of write log fsync.",
                 &[0.5, 0.9, 0.99],
@@ -407,6 +488,16 @@ impl TsdbSummaries {
             "Runtime of garbage collection in the head block.",
             st.gc_duration,
         );
+        if let Some(w) = self.head.wbl_stats() {
+            for (at, v) in self.head.take_wbl_fsync_durations() {
+                self.wbl_fsync.observe_at(v, at);
+            }
+            self.wbl_fsync.render_summary_totals(
+                out,
+                w.writer.fsync.sum_seconds,
+                w.writer.fsync.count,
+            );
+        }
         let Some(w) = self.head.wal_stats() else { return };
         for (at, v) in self.head.take_wal_fsync_durations() {
             self.fsync.observe_at(v, at);
@@ -489,6 +580,47 @@ mod tests {
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn exports_out_of_order_and_wbl_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = tsdb::DbOptions::default();
+        opts.head.out_of_order_time_window = 60_000;
+        let (db, _) = tsdb::Db::open(dir.path(), opts).unwrap();
+        let o = AppendOptions::default();
+        let l = model::Labels::from_pairs([("__name__", "m")]);
+        for (t, ok) in [(100_000, true), (50_000, true), (60_000, true), (39_999, false)] {
+            let mut app = db.appender();
+            assert_eq!(app.append(0, &l, 0, t, model::Value::Float(1.0), &o).is_ok(), ok, "{t}");
+            app.commit().unwrap();
+        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Tsdb(db.clone())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        TsdbSummaries::new(db.head().clone()).render(&mut text);
+        let appended = "prometheus_tsdb_head_out_of_order_samples_appended_total{type=\"float\"}";
+        assert_eq!(value(&text, appended), 2.0);
+        assert_eq!(value(&text, "prometheus_tsdb_too_old_samples_total{type=\"float\"}"), 1.0);
+        // Behind the newest sample by 50 s, 40 s and 60.001 s: all in the first bucket (10 min).
+        assert_eq!(value(&text, "prometheus_tsdb_sample_ooo_delta_count"), 3.0);
+        assert_eq!(value(&text, "prometheus_tsdb_sample_ooo_delta_bucket{le=\"600.0\"}"), 3.0);
+        assert!((value(&text, "prometheus_tsdb_sample_ooo_delta_sum") - 150.001).abs() < 1e-9);
+        assert_eq!(
+            value(&text, "prometheus_tsdb_head_samples_appended_total{type=\"float\"}"),
+            3.0
+        );
+        assert!(value(&text, "prometheus_tsdb_out_of_order_wbl_storage_size_bytes") > 0.0);
+        assert!(value(&text, "prometheus_tsdb_out_of_order_wbl_page_flushes_total") >= 2.0);
+        for name in [
+            "# TYPE prometheus_tsdb_out_of_order_wbl_segment_current gauge",
+            "# TYPE prometheus_tsdb_out_of_order_wbl_writes_failed counter",
+            "# TYPE prometheus_tsdb_out_of_order_wbl_truncations counter",
+            "# TYPE prometheus_tsdb_out_of_order_wbl_fsync_duration_seconds summary",
+        ] {
+            assert!(text.lines().any(|l| l == name), "missing {name:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -36,7 +36,10 @@ pub use chunks::{
 };
 pub use index_reader::{IndexReader, SeriesEntry};
 pub use index_writer::{INDEX_FORMAT_V2, INDEX_MAGIC, INDEX_TOC_LEN, IndexWriter, Toc};
-pub use meta::{BlockDesc, BlockMeta, BlockStats, Compaction, META_FILENAME, META_VERSION};
+pub use meta::{
+    BlockDesc, BlockMeta, BlockStats, Compaction, HINT_FROM_OUT_OF_ORDER, META_FILENAME,
+    META_VERSION,
+};
 pub use querier::Block;
 pub use tombstones::{Interval, TOMBSTONES_FILENAME, TOMBSTONES_MAGIC, Tombstones};
 pub use ulid::Ulid;

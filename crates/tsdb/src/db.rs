@@ -17,6 +17,7 @@
 mod admin;
 mod compact;
 mod merge;
+mod ooo_compact;
 mod plan;
 
 pub use compact::{BlockMerge, CompactReport};
@@ -160,7 +161,14 @@ impl Db {
         fs::create_dir_all(&dir).map_err(Error::io("create data directory", &dir))?;
         remove_leftovers(&dir)?;
         let blocks = open_blocks(&dir)?;
-        let min_valid = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
+        // As Prometheus: blocks of out-of-order data do not bound the head (their range may lie ahead of the
+        // in-order data the WAL still holds).
+        let min_valid = blocks
+            .iter()
+            .filter(|b| !b.meta().compaction.from_out_of_order())
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(i64::MIN);
         let (head, replay) = Head::open_from(&dir, opts.head.clone(), opts.wal, min_valid)?;
         let db = Db {
             inner: Arc::new(Inner {
@@ -256,6 +264,7 @@ impl Db {
         if opts.retention_bytes > 0 {
             let head = &self.inner.head;
             let mut total = head.wal_stats().map_or(0, |w| w.storage_size_bytes)
+                + head.wbl_stats().map_or(0, |w| w.storage_size_bytes)
                 + head.mmap_stats().map_or(0, |m| m.storage_size_bytes);
             for (i, b) in blocks.iter().enumerate() {
                 total += b.size();

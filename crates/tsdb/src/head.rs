@@ -2,25 +2,32 @@
 //!
 //! Series live in shards keyed by label set; each holds closed XOR chunks of up to 120 samples plus one open
 //! chunk. An inverted index maps every label pair to the sorted references of the series carrying it. Appenders
-//! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules.
+//! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules. With an
+//! out-of-order window, older float samples go into per-series out-of-order chunks (`ooo.rs`) logged to the
+//! write-behind log (`wbl.rs`).
 
 mod appender;
 mod chunks_head;
 mod exemplars;
 mod index;
+mod ooo;
 mod query;
 mod refs;
 mod replay;
 mod series;
 mod wal_log;
+mod wbl;
 
 pub use chunks_head::ChunksHeadOpenStats;
+pub use ooo::DEFAULT_OUT_OF_ORDER_CAP_MAX;
+pub(crate) use ooo::OooSeal;
 pub use wal_log::{WalReplayStats, WalStats};
+pub use wbl::WblReplayStats;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use model::Labels;
 use parking_lot::RwLock;
@@ -42,6 +49,12 @@ pub struct HeadOptions {
     /// Threads that apply replayed WAL samples (0 = one per core, at most 8), like Prometheus's
     /// `WALReplayConcurrency`.
     pub replay_concurrency: usize,
+    /// How far behind the head's newest sample a float sample may be and still be accepted out of order, in
+    /// milliseconds (`storage.tsdb.out_of_order_time_window`; 0 = out-of-order samples are rejected).
+    pub out_of_order_time_window: i64,
+    /// Samples in a series' out-of-order head chunk before it is closed (Prometheus's `OutOfOrderCapMax`;
+    /// 0 = [`DEFAULT_OUT_OF_ORDER_CAP_MAX`]).
+    pub out_of_order_cap_max: usize,
 }
 
 /// Counters and gauges the binary exports as `prometheus_tsdb_head_*` metrics.
@@ -71,6 +84,14 @@ pub struct HeadStats {
     pub out_of_order_histograms: u64,
     /// Float samples rejected since start as older than the head's lower bound (out of bounds).
     pub out_of_bound_samples: u64,
+    /// Float samples accepted out of order since start (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
+    pub out_of_order_appended: u64,
+    /// Float samples rejected since start as older than the out-of-order window
+    /// (`prometheus_tsdb_too_old_samples_total`).
+    pub too_old_samples: u64,
+    /// By how many seconds samples that could not go in order were behind the head's newest sample, accepted
+    /// or not (`prometheus_tsdb_sample_ooo_delta`).
+    pub ooo_delta: crate::metrics::Histogram,
     /// Histogram samples rejected since start as out of bounds.
     pub out_of_bound_histograms: u64,
     /// Garbage collections ([`Head::truncate`]) since start (`prometheus_tsdb_head_truncations_total`).
@@ -111,6 +132,12 @@ struct Counters {
     out_of_order: [AtomicU64; 2],
     /// Out-of-bounds floats and histograms rejected.
     out_of_bounds: [AtomicU64; 2],
+    /// Floats accepted out of order.
+    ooo_appended: AtomicU64,
+    /// Floats and histograms rejected as too old for the out-of-order window.
+    too_old: [AtomicU64; 2],
+    /// See [`HeadStats::ooo_delta`]; created on first use.
+    ooo_delta: parking_lot::Mutex<Option<crate::metrics::Histogram>>,
     /// Garbage collections and their durations.
     gc: parking_lot::Mutex<(u64, DurationTotals)>,
 }
@@ -148,6 +175,14 @@ pub(crate) struct Inner {
     /// Held while chunks are written out and while garbage collection decides which files to delete, so no
     /// file goes while chunks just written to it are not yet known to their series.
     mmap_lock: parking_lot::Mutex<()>,
+    /// See [`HeadOptions::out_of_order_time_window`] (changed on reload).
+    ooo_window: AtomicI64,
+    /// See [`HeadOptions::out_of_order_cap_max`], resolved.
+    ooo_cap: AtomicUsize,
+    /// The series holding out-of-order data, by reference.
+    ooo_series: parking_lot::Mutex<HashMap<u64, Arc<Series>>>,
+    /// The data directory of a durable head (where `wbl/` goes when out-of-order samples are turned on).
+    dir: Option<std::path::PathBuf>,
 }
 
 /// Figures of the head's `chunks_head/` directory.
@@ -204,11 +239,19 @@ impl Head {
     ) -> Result<(Head, WalReplayStats), Error> {
         let mut inner = Inner::new(&opts);
         inner.min_valid_time = AtomicI64::new(min_valid_time);
+        inner.dir = Some(dir.as_ref().to_path_buf());
         let (mapper, loaded, opened) =
             chunks_head::ChunkDiskMapper::open(&dir.as_ref().join("chunks_head"))?;
         inner.mapper = Some(mapper);
         inner.mmap_stats.lock().opened = opened;
-        let (log, stats) = replay::replay(
+        // Out-of-order chunks come back through the WBL's m-map markers, not with their series.
+        let (loaded, ooo_loaded): (Vec<_>, Vec<_>) =
+            loaded.into_iter().partition(|c| !c.out_of_order);
+        // Their references are never handed out again either (Prometheus 2.42 would attach them to the series).
+        for c in &ooo_loaded {
+            inner.next_ref.fetch_max(c.series_ref.saturating_add(1), Ordering::Relaxed);
+        }
+        let (log, mut stats, alias) = replay::replay(
             &inner,
             &wal_log::wal_dir(dir.as_ref()),
             wal,
@@ -217,15 +260,80 @@ impl Head {
         )?;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
+        // As Prometheus: a WBL left by an earlier run is replayed even with out-of-order samples turned off.
+        let wbl_dir = wbl::wbl_dir(dir.as_ref());
+        if opts.out_of_order_time_window > 0 || wbl_dir.exists() {
+            let chunks: HashMap<u64, chunks_head::LoadedChunk> =
+                ooo_loaded.into_iter().filter_map(|c| c.bytes.disk_ref().map(|r| (r, c))).collect();
+            let (w, wbl_stats) = wbl::replay(&inner, &wbl_dir, wal, chunks, &alias)?;
+            hw.wbl = Some(w);
+            stats.wbl = Some(wbl_stats);
+        }
         inner.wal = Some(parking_lot::Mutex::new(hw));
         Ok((Head { inner: Arc::new(inner) }, stats))
+    }
+
+    /// Changes the out-of-order window (`storage.tsdb.out_of_order_time_window` on reload). Turning it on for
+    /// a durable head creates `wbl/` if it is not open yet.
+    pub fn set_out_of_order_time_window(&self, window_ms: i64) -> Result<(), Error> {
+        let window_ms = window_ms.max(0);
+        if window_ms > 0
+            && let (Some(w), Some(dir)) = (&self.inner.wal, &self.inner.dir)
+        {
+            let mut w = w.lock();
+            if w.wbl.is_none() {
+                let opts = *w.wal.options();
+                let (wal, _) = crate::wal::Wal::open(wbl::wbl_dir(dir), opts)?;
+                w.wbl = Some(wbl::HeadWbl { wal, stats: WalStats::default() });
+            }
+        }
+        self.inner.ooo_window.store(window_ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The out-of-order window in milliseconds (0 = off).
+    pub fn out_of_order_time_window(&self) -> i64 {
+        self.inner.ooo_window.load(Ordering::Relaxed)
+    }
+
+    /// The WBL's figures, `None` when the head has none.
+    pub fn wbl_stats(&self) -> Option<WalStats> {
+        let w = self.inner.wal.as_ref()?;
+        let (mut stats, dir) = {
+            let w = w.lock();
+            let wbl = w.wbl.as_ref()?;
+            let mut stats = wbl.stats.clone();
+            stats.segment_current = wbl.wal.active_segment();
+            stats.writer = wbl.wal.stats();
+            (stats, wbl.wal.dir().to_path_buf())
+        };
+        stats.storage_size_bytes = dir_size(&dir);
+        Some(stats)
+    }
+
+    /// Takes the WBL fsync durations observed since the last call; empty without a WBL.
+    pub fn take_wbl_fsync_durations(&self) -> Vec<(std::time::Instant, f64)> {
+        match &self.inner.wal {
+            Some(w) => {
+                w.lock().wbl.as_mut().map(|b| b.wal.take_fsync_durations()).unwrap_or_default()
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Fsyncs the WAL if its policy says it is time (see [`crate::wal::Wal::sync_if_due`]); a head without a
     /// WAL does nothing.
     pub fn sync_wal_if_due(&self) -> Result<bool, Error> {
         match &self.inner.wal {
-            Some(w) => w.lock().wal.sync_if_due(),
+            Some(w) => {
+                let mut w = w.lock();
+                let wbl = match w.wbl.as_mut() {
+                    Some(b) => b.wal.sync_if_due(),
+                    None => Ok(false),
+                };
+                let wal = w.wal.sync_if_due()?;
+                Ok(wal | wbl?)
+            }
             None => Ok(false),
         }
     }
@@ -252,7 +360,12 @@ impl Head {
     pub fn sync_wal(&self) -> Result<(), Error> {
         let _ = self.inner.mmap_chunks();
         match &self.inner.wal {
-            Some(w) => w.lock().wal.sync(),
+            Some(w) => {
+                let mut w = w.lock();
+                let wbl = w.wbl.as_mut().map_or(Ok(()), |b| b.wal.sync());
+                w.wal.sync()?;
+                wbl
+            }
             None => Ok(()),
         }
     }
@@ -317,7 +430,24 @@ impl Inner {
             mmap_stats: parking_lot::Mutex::new(MmapStats::default()),
             mmap_lock: parking_lot::Mutex::new(()),
             append_hint: std::sync::atomic::AtomicUsize::new(0),
+            ooo_window: AtomicI64::new(opts.out_of_order_time_window.max(0)),
+            ooo_cap: AtomicUsize::new(match opts.out_of_order_cap_max {
+                0 => DEFAULT_OUT_OF_ORDER_CAP_MAX,
+                n => n,
+            }),
+            ooo_series: parking_lot::Mutex::new(HashMap::default()),
+            dir: None,
         }
+    }
+
+    /// Samples in an out-of-order head chunk.
+    fn ooo_cap(&self) -> usize {
+        self.ooo_cap.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `s` got out-of-order data.
+    fn note_ooo_series(&self, s: &Arc<Series>) {
+        self.ooo_series.lock().insert(s.reference, s.clone());
     }
 
     /// Notes that `s` closed a chunk, for the next [`Inner::mmap_chunks`].
@@ -348,6 +478,7 @@ impl Inner {
                 min_t: c.min_t,
                 max_t: c.max_t,
                 data: &c.bytes,
+                out_of_order: false,
             })
             .collect();
         let (placed, err) = mapper.write(&writes);
@@ -410,6 +541,9 @@ impl Head {
             out_of_order_histograms: c.out_of_order[1].load(Ordering::Relaxed),
             out_of_bound_samples: c.out_of_bounds[0].load(Ordering::Relaxed),
             out_of_bound_histograms: c.out_of_bounds[1].load(Ordering::Relaxed),
+            out_of_order_appended: c.ooo_appended.load(Ordering::Relaxed),
+            too_old_samples: c.too_old[0].load(Ordering::Relaxed),
+            ooo_delta: c.ooo_delta.lock().clone().unwrap_or_else(ooo_delta_histogram),
             truncations,
             gc_duration,
             min_time: self.inner.min_time.load(Ordering::Relaxed),
@@ -504,10 +638,17 @@ impl Head {
             Some(w) => {
                 let mut w = w.lock();
                 // A series the log does not know has no committed samples to delete.
+                // Each interval is logged with the end the series gives it, so replay need not know the
+                // out-of-order samples (they come back after the WAL).
                 let stones: Vec<crate::wal::RefTombstone> = series
                     .iter()
                     .filter(|s| s.wal_logged.load(Ordering::Relaxed))
-                    .map(|s| crate::wal::RefTombstone { series_ref: s.reference, mint, maxt })
+                    .map(|s| crate::wal::RefTombstone {
+                        series_ref: s.reference,
+                        mint,
+                        maxt: s.deletion_end(maxt),
+                    })
+                    .filter(|st| st.mint <= st.maxt)
                     .collect();
                 if !stones.is_empty() {
                     w.log_tombstones(&stones)?;
@@ -534,6 +675,23 @@ impl Head {
     /// Highest timestamp in the head (`i64::MIN` when empty).
     pub fn max_time(&self) -> i64 {
         self.inner.max_time.load(Ordering::Relaxed)
+    }
+}
+
+/// Prometheus's buckets of `prometheus_tsdb_sample_ooo_delta`: 10 min to 12 h, in seconds.
+fn ooo_delta_histogram() -> crate::metrics::Histogram {
+    crate::metrics::Histogram::with_bounds(&[
+        600.0, 1800.0, 3600.0, 7200.0, 10800.0, 21600.0, 43200.0,
+    ])
+}
+
+impl Counters {
+    /// Notes a sample `delta_ms` behind the head's newest one.
+    fn ooo_delta(&self, delta_ms: i64) {
+        if delta_ms > 0 {
+            let mut h = self.ooo_delta.lock();
+            h.get_or_insert_with(ooo_delta_histogram).observe(delta_ms as f64 / 1000.0);
+        }
     }
 }
 
@@ -609,8 +767,17 @@ impl storage::ExemplarQueryable for Head {
     }
 }
 
+/// Opens a `chunks_head/` directory and counts its out-of-order chunks (for the database's tests).
+#[cfg(test)]
+pub(crate) fn count_ooo_chunks_for_test(dir: &Path) -> u64 {
+    let (_, loaded, _) = chunks_head::ChunkDiskMapper::open(dir).expect("open chunks_head");
+    loaded.iter().filter(|c| c.out_of_order).count() as u64
+}
+
 #[cfg(test)]
 mod chunks_head_tests;
+#[cfg(test)]
+mod ooo_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -17,12 +17,24 @@ pub struct Histogram {
     pub count: u64,
 }
 
+impl Default for Histogram {
+    /// No bounds: only the `+Inf` bucket.
+    fn default() -> Histogram {
+        Histogram::with_bounds(&[])
+    }
+}
+
 impl Histogram {
     /// `n` bounds `start`, `start × factor`, … (client_golang's `ExponentialBuckets`).
     pub fn exponential(start: f64, factor: f64, n: usize) -> Histogram {
         let bounds: Vec<f64> =
             (0..n).scan(start, |b, _| Some(std::mem::replace(b, *b * factor))).collect();
         Histogram { counts: vec![0; bounds.len() + 1], bounds, sum: 0.0, count: 0 }
+    }
+
+    /// A histogram with the given ascending upper bounds.
+    pub fn with_bounds(bounds: &[f64]) -> Histogram {
+        Histogram { counts: vec![0; bounds.len() + 1], bounds: bounds.to_vec(), sum: 0.0, count: 0 }
     }
 
     /// Records one observation.

@@ -50,6 +50,8 @@ fn errors_in_prometheus_words() {
         ),
         ("global:\n  scrape_intervall: 5s\n", "t.yml:2:3: "),
         ("global:\n  scrape_interval: 5x\n", "not a valid duration string"),
+        ("storage:\n  tsdb:\n    out_of_order_time_window: 30x\n", "not a valid duration string"),
+        ("storage:\n  tsdb:\n    out_of_order_time_window: [1]\n", "not a valid duration string"),
         (
             "scrape_configs:\n  - job_name: !!binary /w==\n",
             "t.yml:2:24: !!binary value is not UTF-8 text, which this field cannot hold",
@@ -63,6 +65,18 @@ fn errors_in_prometheus_words() {
         let e = load_str(text, "t.yml").expect_err(text).to_string();
         assert!(e.contains(want), "{text:?}: {e:?} lacks {want:?}");
     }
+}
+
+#[test]
+fn the_out_of_order_window_is_kept_and_rendered() {
+    let c = load_str("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n", "t.yml").unwrap();
+    let w = c
+        .storage
+        .as_ref()
+        .and_then(|s| s.get("tsdb"))
+        .and_then(|t| t.get("out_of_order_time_window"));
+    assert_eq!(w.and_then(|w| w.as_str()), Some("30m"));
+    assert!(c.to_yaml_string().contains("out_of_order_time_window: 30m"), "{}", c.to_yaml_string());
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod durability;
 mod harness;
 mod hostile_targets;
 mod interop;
+mod out_of_order;
 mod prometheus_data;
 mod server;
 mod tool;

@@ -95,6 +95,16 @@ pub struct Compaction {
     pub hints: Vec<String>,
 }
 
+/// The compaction hint of blocks written from out-of-order data.
+pub const HINT_FROM_OUT_OF_ORDER: &str = "from-out-of-order";
+
+impl Compaction {
+    /// Whether the block holds only out-of-order data (its hints hold `"from-out-of-order"`).
+    pub fn from_out_of_order(&self) -> bool {
+        self.hints.iter().any(|h| h == HINT_FROM_OUT_OF_ORDER)
+    }
+}
+
 impl BlockMeta {
     /// The metadata of a new level-1 block.
     pub fn new_level1(ulid: Ulid, min_time: i64, max_time: i64, stats: BlockStats) -> BlockMeta {

@@ -18,6 +18,8 @@ use super::plan::{Plan, block_ranges, plan};
 pub struct CompactReport {
     /// Blocks written from the head, with their time ranges `[min, max)`.
     pub blocks: Vec<(Ulid, i64, i64)>,
+    /// Blocks written from the head's out-of-order data (hint `"from-out-of-order"`), with their ranges.
+    pub ooo_blocks: Vec<(Ulid, i64, i64)>,
     /// Block compactions, in the order they ran.
     pub merges: Vec<BlockMerge>,
 }
@@ -73,7 +75,10 @@ impl Db {
 
     fn compact_locked(&self, report: &mut CompactReport) -> Result<(), Error> {
         loop {
-            self.compact_head_locked(report)?;
+            if self.compact_head_locked(report)? {
+                // As Prometheus: the out-of-order data follows whenever the head was compacted.
+                report.ooo_blocks.extend(self.compact_ooo_locked()?);
+            }
             let Some(plan) = self.plan_compaction() else { return Ok(()) };
             report.merges.push(self.merge_planned(&plan)?);
         }
@@ -92,9 +97,12 @@ impl Db {
         plan(&metas, &self.compaction_ranges())
     }
 
-    fn compact_head_locked(&self, report: &mut CompactReport) -> Result<(), Error> {
+    /// Returns whether the head was cut.
+    fn compact_head_locked(&self, report: &mut CompactReport) -> Result<bool, Error> {
         let range = self.inner.opts.block_range.max(1);
+        let mut cut = false;
         while self.head_compactable() {
+            cut = true;
             let head = &self.inner.head;
             let mint = head.min_time();
             let end = range_end(mint, range);
@@ -106,7 +114,7 @@ impl Db {
             head.truncate(end);
             head.truncate_wal(end)?;
         }
-        Ok(())
+        Ok(cut)
     }
 
     /// Merges the planned blocks and swaps the result in (see the module docs). On failure the parents are
@@ -201,7 +209,10 @@ impl Db {
 
     /// Runs one block write as a compaction for the metrics: the populating flag while it runs, then its
     /// count, duration and failure (Prometheus counts a compactor run whatever its outcome).
-    fn counted_compaction<T>(&self, write: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    pub(super) fn counted_compaction<T>(
+        &self,
+        write: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.inner.stats.lock().populating_block = true;
         let started = Instant::now();
         let res = write();

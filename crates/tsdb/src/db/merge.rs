@@ -14,8 +14,8 @@ use std::path::Path;
 use model::{Labels, Value};
 
 use crate::block::{
-    Block, BlockDesc, BlockWriter, Chunk, ChunkEncoding, ChunkMeta, Compaction, Interval,
-    SeriesEntry, Ulid, cut_chunks,
+    Block, BlockDesc, BlockWriter, Chunk, ChunkEncoding, ChunkMeta, Compaction,
+    HINT_FROM_OUT_OF_ORDER, Interval, SeriesEntry, Ulid, cut_chunks,
 };
 use crate::error::Error;
 
@@ -36,13 +36,16 @@ pub(crate) fn merged_compaction(blocks: &[Block]) -> (Compaction, i64, i64) {
     }
     sources.sort();
     sources.dedup();
+    // As Prometheus: the result is out-of-order data only when every parent is.
+    let all_ooo =
+        !blocks.is_empty() && blocks.iter().all(|b| b.meta().compaction.from_out_of_order());
     let compaction = Compaction {
         level: level.saturating_add(1),
         sources,
         deletable: false,
         parents,
         failed: false,
-        hints: Vec::new(),
+        hints: if all_ooo { vec![HINT_FROM_OUT_OF_ORDER.to_string()] } else { Vec::new() },
     };
     (compaction, mint, maxt)
 }

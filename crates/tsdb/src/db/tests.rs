@@ -13,6 +13,7 @@ use crate::wal::{Compression, PAGE_SIZE, SyncPolicy};
 
 mod compact;
 mod metrics;
+mod ooo;
 
 const HOUR: i64 = 3600 * 1000;
 

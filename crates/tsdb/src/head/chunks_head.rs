@@ -40,7 +40,7 @@ const CRC: usize = 4;
 /// The XOR chunk encoding.
 pub(crate) const ENCODING_XOR: u8 = 1;
 /// The bit Prometheus sets in the encoding byte of out-of-order chunks.
-const OOO_MASK: u8 = 0x80;
+pub(crate) const OOO_MASK: u8 = 0x80;
 
 /// A mapped file.
 #[derive(Debug)]
@@ -82,6 +82,19 @@ impl ChunkBytes {
             ChunkBytes::Mapped { file, .. } => Some(file.index),
         }
     }
+
+    /// Prometheus's reference of a mapped chunk, `file << 32 | offset of the chunk's first byte` (what the WBL's
+    /// m-map markers name); `None` on the heap.
+    pub(crate) fn disk_ref(&self) -> Option<u64> {
+        match self {
+            ChunkBytes::Heap(_) => None,
+            ChunkBytes::Mapped { file, start, len } => {
+                let header = 8 + 8 + 8 + 1 + uvarint_len(u64::from(*len));
+                let at = (*start as usize).checked_sub(header)?;
+                Some(u64::from(file.index) << 32 | at as u64)
+            }
+        }
+    }
 }
 
 /// A chunk found in the files on open.
@@ -110,12 +123,14 @@ pub struct ChunksHeadOpenStats {
     pub first_corruption: Option<String>,
 }
 
-/// One chunk to write: series reference, time range, XOR data.
+/// One chunk to write: series reference, time range, XOR data, and whether it holds out-of-order samples
+/// (written with the encoding's 0x80 bit, as Prometheus marks them).
 pub(crate) struct ChunkToWrite<'a> {
     pub(crate) series_ref: u64,
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
     pub(crate) data: &'a [u8],
+    pub(crate) out_of_order: bool,
 }
 
 #[derive(Debug)]
@@ -422,7 +437,7 @@ fn encode(buf: &mut Vec<u8>, c: &ChunkToWrite<'_>) -> usize {
     buf.extend_from_slice(&c.series_ref.to_be_bytes());
     buf.extend_from_slice(&c.min_t.to_be_bytes());
     buf.extend_from_slice(&c.max_t.to_be_bytes());
-    buf.push(ENCODING_XOR);
+    buf.push(if c.out_of_order { ENCODING_XOR | OOO_MASK } else { ENCODING_XOR });
     let mut v = c.data.len() as u64;
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);

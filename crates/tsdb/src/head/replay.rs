@@ -154,7 +154,7 @@ impl<'h> Shard<'h> {
             Work::Tombstones(stones) => {
                 for st in stones {
                     if let Some(s) = self.refs.get(st.series_ref) {
-                        s.delete(st.mint, st.maxt);
+                        s.delete_replayed(st.mint, st.maxt);
                     }
                 }
             }
@@ -428,7 +428,7 @@ pub(crate) fn replay(
     opts: WalOptions,
     concurrency: usize,
     mapped: Vec<LoadedChunk>,
-) -> Result<(Wal, WalReplayStats), Error> {
+) -> Result<(Wal, WalReplayStats, HashMap<u64, u64>), Error> {
     let started = Instant::now();
     let min_valid = head.min_valid_time.load(Ordering::Relaxed);
     let n = shard_count(concurrency);
@@ -522,7 +522,7 @@ pub(crate) fn replay(
     // Failures leave the chunks on the heap, to be written with the next ones.
     let _ = head.mmap_chunks();
     stats.duration = started.elapsed();
-    Ok((wal, stats))
+    Ok((wal, stats, dispatch.alias))
 }
 
 impl Inner {

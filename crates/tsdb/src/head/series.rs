@@ -1,5 +1,5 @@
 //! One series in the head: closed XOR chunks (on the heap until they are written to `chunks_head/`, then
-//! mapped), the open chunk, and histogram samples kept as values.
+//! mapped), the open chunk, histogram samples kept as values, and out-of-order float samples (`ooo.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use model::{Labels, Value};
 use parking_lot::Mutex;
 
-use super::chunks_head::{ChunkBytes, LoadedChunk};
+use super::chunks_head::{ChunkBytes, ChunkDiskMapper, ChunkToWrite, LoadedChunk};
+use super::ooo::{Inserted, OooData};
 use crate::chunkenc::{SAMPLES_PER_CHUNK, XorAppender, XorIterator};
 
 /// A closed chunk: immutable bytes and its time range. Cloning shares the bytes.
@@ -38,6 +39,8 @@ pub(crate) struct SeriesData {
     /// Deleted intervals, sorted (see [`Series::delete`]).
     #[allow(clippy::box_collection, reason = "one word per series: deletions are rare")]
     pub(crate) stones: Option<Box<Vec<(i64, i64)>>>,
+    /// Out-of-order samples (see [`super::ooo`]); one word for the many series that have none.
+    pub(crate) ooo: Option<Box<OooData>>,
 }
 
 /// What [`Series::append`] did.
@@ -55,6 +58,30 @@ impl Appended {
     pub(crate) fn appended(self) -> bool {
         matches!(self, Appended::Yes { .. })
     }
+}
+
+/// Where a float sample may go when the head accepts out-of-order samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OooRules<'a> {
+    /// Samples before this are out of bounds for the in-order chunks.
+    pub(crate) min_valid: i64,
+    /// Samples from this on that cannot go in order go into the out-of-order chunk.
+    pub(crate) ooo_min: i64,
+    /// Samples in the out-of-order head chunk.
+    pub(crate) cap: usize,
+    /// Where full out-of-order chunks are written (`None` keeps them on the heap).
+    pub(crate) mapper: Option<&'a ChunkDiskMapper>,
+}
+
+/// What [`Series::add_float`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// Appended in order.
+    InOrder(Appended),
+    /// Put into the out-of-order data; `first` tells whether the series had none before.
+    OutOfOrder { ins: Inserted, first: bool },
+    /// Older than the out-of-order window: dropped.
+    TooOld,
 }
 
 /// A series.
@@ -96,6 +123,8 @@ pub(crate) struct Snapshot {
     pub(crate) hist: Vec<(i64, Value)>,
     /// Deleted intervals of the float samples.
     pub(crate) stones: Vec<(i64, i64)>,
+    /// Out-of-order chunks overlapping the range (they may overlap one another and the in-order chunks).
+    pub(crate) ooo: Vec<ClosedChunk>,
 }
 
 /// Bits identifying a value for the duplicate-sample check (same timestamp, same value is accepted).
@@ -156,6 +185,7 @@ impl Series {
                 last: None,
                 disk_max_t: i64::MIN,
                 stones: None,
+                ooo: None,
             }),
             wal_logged: AtomicBool::new(false),
         }
@@ -177,33 +207,138 @@ impl Series {
     /// Appends a sample that has already passed the ordering checks; samples not newer than the last are
     /// ignored (the appender reports those).
     pub(crate) fn append(&self, t: i64, v: &Value, chunks: &ChunkCounters) -> Appended {
-        let mut d = self.data.lock();
-        if d.last.is_some_and(|(lt, _)| t <= lt) {
-            return if t <= d.disk_max_t { Appended::InMappedChunk } else { Appended::NotNewer };
-        }
-        d.last = Some((t, value_bits(v)));
-        let mut cut = false;
-        match v {
-            Value::Float(f) => {
-                let full = d.open.as_ref().is_some_and(|(_, a)| a.count() >= SAMPLES_PER_CHUNK);
-                if full && let Some((min_t, a)) = d.open.take() {
-                    d.closed.push(ClosedChunk::of_open(min_t, &a));
-                    cut = true;
-                }
-                if d.open.is_none() {
-                    chunks.created(1);
-                }
-                let (_, a) = d.open.get_or_insert_with(|| (t, XorAppender::new()));
-                a.append(t, *f);
-            }
-            other => {
-                let v = with_stored_hint(other, d.hist.last().map(|(_, v)| v));
-                d.hist.push((t, v));
-            }
-        }
-        Appended::Yes { cut }
+        append_locked(&mut self.data.lock(), t, v, chunks)
     }
 
+    /// Adds a float sample by Prometheus's rules when out-of-order samples are accepted: in order when it is
+    /// newer than the newest sample and not out of bounds, else into the out-of-order data when it is not older
+    /// than `rules.ooo_min`, else not at all.
+    pub(crate) fn add_float(
+        &self,
+        t: i64,
+        v: f64,
+        rules: &OooRules<'_>,
+        chunks: &ChunkCounters,
+    ) -> Added {
+        let mut d = self.data.lock();
+        // The newest timestamp again is the appender's duplicate check's business: never out of order.
+        if t >= rules.min_valid && d.last.is_none_or(|(lt, _)| t >= lt) {
+            return Added::InOrder(append_locked(&mut d, t, &Value::Float(v), chunks));
+        }
+        if t < rules.ooo_min {
+            return Added::TooOld;
+        }
+        let first = d.ooo.is_none();
+        let o = d.ooo.get_or_insert_with(Box::default);
+        let mut ins = Inserted::default();
+        if o.head.len() >= rules.cap.max(1)
+            && let Some(mut c) = o.cut_head()
+        {
+            if let Some(m) = rules.mapper {
+                let w = ChunkToWrite {
+                    series_ref: self.reference,
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    data: &c.bytes,
+                    out_of_order: true,
+                };
+                // A failed write keeps the chunk on the heap (and writes no marker): the WBL restores it.
+                if let (placed, None) = m.write(&[w])
+                    && let Some(Some(at)) = placed.into_iter().next()
+                {
+                    ins.marker = at.disk_ref();
+                    c.bytes = at;
+                }
+            }
+            o.closed.push(c);
+        }
+        ins.inserted = o.insert_head(t, v);
+        Added::OutOfOrder { ins, first }
+    }
+
+    /// WBL replay of one out-of-order sample: inserted, the head chunk closed on the heap when full.
+    pub(crate) fn replay_ooo(&self, t: i64, v: f64, cap: usize) -> Option<bool> {
+        let mut d = self.data.lock();
+        let first = d.ooo.is_none();
+        let o = d.ooo.get_or_insert_with(Box::default);
+        if o.head.len() >= cap.max(1)
+            && let Some(c) = o.cut_head()
+        {
+            o.closed.push(c);
+        }
+        o.insert_head(t, v).then_some(first)
+    }
+
+    /// WBL replay of an m-map marker (see [`OooData::replay_marker`]); true when the series had no
+    /// out-of-order data before.
+    pub(crate) fn replay_ooo_marker(&self, mapped: Option<&LoadedChunk>) -> bool {
+        let mut d = self.data.lock();
+        if d.ooo.is_none() && mapped.is_none() {
+            return false;
+        }
+        let first = d.ooo.is_none();
+        d.ooo.get_or_insert_with(Box::default).replay_marker(mapped);
+        first
+    }
+
+    /// Seals the out-of-order data for a compaction (see [`OooData::seal`]).
+    pub(crate) fn seal_ooo(&self) -> Option<(i64, i64)> {
+        self.data.lock().ooo.as_mut()?.seal()
+    }
+
+    /// The sealed out-of-order samples in `[mint, maxt]` that are not deleted, sorted, each timestamp once.
+    pub(crate) fn sealed_ooo_samples(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        let d = self.data.lock();
+        let Some(o) = d.ooo.as_ref() else { return Vec::new() };
+        let mut out = o.sealed_samples(mint, maxt);
+        if let Some(stones) = d.stones.as_deref() {
+            out.retain(|(t, _)| !deleted(stones, *t));
+        }
+        out
+    }
+
+    /// Drops the sealed out-of-order chunks after their compaction; returns whether out-of-order data is left.
+    pub(crate) fn drop_sealed_ooo(&self) -> bool {
+        let mut d = self.data.lock();
+        let Some(o) = d.ooo.as_mut() else { return false };
+        o.drop_sealed();
+        if o.is_empty() {
+            d.ooo = None;
+            return false;
+        }
+        true
+    }
+}
+
+/// [`Series::append`] on the locked data.
+fn append_locked(d: &mut SeriesData, t: i64, v: &Value, chunks: &ChunkCounters) -> Appended {
+    if d.last.is_some_and(|(lt, _)| t <= lt) {
+        return if t <= d.disk_max_t { Appended::InMappedChunk } else { Appended::NotNewer };
+    }
+    d.last = Some((t, value_bits(v)));
+    let mut cut = false;
+    match v {
+        Value::Float(f) => {
+            let full = d.open.as_ref().is_some_and(|(_, a)| a.count() >= SAMPLES_PER_CHUNK);
+            if full && let Some((min_t, a)) = d.open.take() {
+                d.closed.push(ClosedChunk::of_open(min_t, &a));
+                cut = true;
+            }
+            if d.open.is_none() {
+                chunks.created(1);
+            }
+            let (_, a) = d.open.get_or_insert_with(|| (t, XorAppender::new()));
+            a.append(t, *f);
+        }
+        other => {
+            let v = with_stored_hint(other, d.hist.last().map(|(_, v)| v));
+            d.hist.push((t, v));
+        }
+    }
+    Appended::Yes { cut }
+}
+
+impl Series {
     /// Takes the chunks read back from `chunks_head/` for this series (in file order) while it is replayed into
     /// an empty head. Chunks that end before `min_valid` are in a block already. Nothing is taken unless every
     /// chunk is an in-order XOR chunk strictly after the one before (then the WAL restores the series alone).
@@ -308,11 +443,20 @@ impl Series {
             .map(|(min_t, a)| ClosedChunk::of_open(*min_t, a));
         let hist: Vec<(i64, Value)> =
             d.hist.iter().filter(|(t, _)| *t >= mint && *t <= maxt).cloned().collect();
-        if chunks.is_empty() && open.is_none() && hist.is_empty() {
+        let mut ooo_chunks = Vec::new();
+        if let Some(o) = &d.ooo {
+            o.chunks_in(mint, maxt, &mut ooo_chunks);
+        }
+        let ooo: Vec<ClosedChunk> = ooo_chunks
+            .into_iter()
+            .filter(|(min_t, max_t, _)| live(*min_t, *max_t))
+            .map(|(min_t, max_t, bytes)| ClosedChunk { min_t, max_t, bytes })
+            .collect();
+        if chunks.is_empty() && open.is_none() && hist.is_empty() && ooo.is_empty() {
             return None;
         }
         let stones = d.stones.as_deref().cloned().unwrap_or_default();
-        Some(Snapshot { chunks, open, hist, stones })
+        Some(Snapshot { chunks, open, hist, stones, ooo })
     }
 
     /// Deletes the samples in `[mint, maxt]`: histogram samples are dropped, float samples are hidden by a
@@ -325,7 +469,8 @@ impl Series {
         let hist_before = d.hist.len();
         d.hist.retain(|(t, _)| *t < mint || *t > maxt);
         let changed = d.hist.len() != hist_before;
-        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t));
+        let ooo_max = d.ooo.as_ref().map_or(i64::MIN, |o| o.max_t());
+        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(ooo_max));
         if mint > maxt {
             return changed;
         }
@@ -336,6 +481,15 @@ impl Series {
             && a.last_t() >= mint
         {
             chunks.push(ClosedChunk::of_open(*min_t, a));
+        }
+        if let Some(o) = &d.ooo {
+            let mut ooo = Vec::new();
+            o.chunks_in(mint, maxt, &mut ooo);
+            chunks.extend(ooo.into_iter().map(|(min_t, max_t, bytes)| ClosedChunk {
+                min_t,
+                max_t,
+                bytes,
+            }));
         }
         let stones = d.stones.as_deref().map_or(&[][..], Vec::as_slice);
         let visible = chunks.iter().any(|c| {
@@ -350,11 +504,39 @@ impl Series {
         true
     }
 
-    /// The samples in `[mint, maxt]`, floats and histograms separately, in time order.
+    /// The end [`Series::delete`] gives a deleted interval ending at `maxt`: the newest sample, in order or
+    /// out of order.
+    pub(crate) fn deletion_end(&self, maxt: i64) -> i64 {
+        let d = self.data.lock();
+        let ooo_max = d.ooo.as_ref().map_or(i64::MIN, |o| o.max_t());
+        maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(ooo_max))
+    }
+
+    /// Replays a logged deletion (whose end [`Series::deletion_end`] gave): recorded whatever is visible now,
+    /// since the out-of-order samples it may cover come back from the WBL only after the WAL. Ends are clamped
+    /// to the newest sample again for logs written before the end was.
+    pub(crate) fn delete_replayed(&self, mint: i64, maxt: i64) {
+        let mut d = self.data.lock();
+        d.hist.retain(|(t, _)| *t < mint || *t > maxt);
+        let maxt = match d.last {
+            Some((t, _)) => maxt.min(t),
+            None => maxt,
+        };
+        if mint > maxt {
+            return;
+        }
+        let stones = d.stones.get_or_insert_with(Box::default);
+        stones.push((mint, maxt));
+        stones.sort_unstable();
+    }
+
+    /// The in-order samples in `[mint, maxt]`, floats and histograms separately, in time order (what head
+    /// compaction writes; out-of-order samples have their own compaction).
     pub(crate) fn samples_in(&self, mint: i64, maxt: i64) -> RangeSamples {
-        let Some(snap) = self.snapshot(mint, maxt) else {
+        let Some(mut snap) = self.snapshot(mint, maxt) else {
             return (Vec::new(), Vec::new());
         };
+        snap.ooo.clear();
         let mut floats = Vec::new();
         snap.decode_floats(mint, maxt, &mut floats);
         (floats, snap.hist)
@@ -369,12 +551,13 @@ impl Series {
             n += 1;
             bytes += a.bytes().len() as u64;
         }
+        // Out-of-order chunks are not counted: neither is `HeadStats::chunks` (Prometheus counts them).
         (n, bytes)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         let d = self.data.lock();
-        d.closed.is_empty() && d.open.is_none() && d.hist.is_empty()
+        d.closed.is_empty() && d.open.is_none() && d.hist.is_empty() && d.ooo.is_none()
     }
 
     /// Drops data older than `mint`; returns the new oldest timestamp (`None` when nothing is left) and the
@@ -389,8 +572,10 @@ impl Series {
             chunks.removed(1);
         }
         d.hist.retain(|(t, _)| *t >= mint);
+        // Deletions of out-of-order data stay until that data is compacted.
+        let keep_from = d.ooo.as_ref().map_or(mint, |o| mint.min(o.min_t()));
         if let Some(stones) = &mut d.stones {
-            stones.retain(|(_, end)| *end >= mint);
+            stones.retain(|(_, end)| *end >= keep_from);
             if stones.is_empty() {
                 d.stones = None;
             }
@@ -405,7 +590,10 @@ impl Series {
         if let Some((t, _)) = d.hist.first() {
             min = min.min(*t);
         }
-        let file = d.closed.iter().filter_map(|c| c.bytes.file_index()).min();
+        // Out-of-order data is not truncated here (its compaction drops it) and does not count for the head's
+        // in-order minimum, but its chunks keep their files.
+        let ooo_file = d.ooo.as_ref().and_then(|o| o.min_file());
+        let file = d.closed.iter().filter_map(|c| c.bytes.file_index()).chain(ooo_file).min();
         ((min != i64::MAX).then_some(min), file)
     }
 }
@@ -413,7 +601,8 @@ impl Series {
 impl Snapshot {
     /// Decodes every float sample within `[mint, maxt]` that is not deleted, in time order.
     pub(crate) fn decode_floats(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
-        for c in self.chunks.iter().chain(&self.open) {
+        let start = out.len();
+        for c in self.chunks.iter().chain(&self.open).chain(&self.ooo) {
             let from = out.len();
             out.extend(XorIterator::new(&c.bytes).filter(|(t, _)| *t >= mint && *t <= maxt));
             if !self.stones.is_empty() {
@@ -426,6 +615,13 @@ impl Snapshot {
                 }
                 out.truncate(i);
             }
+        }
+        if !self.ooo.is_empty() {
+            // Stable: on equal timestamps the in-order sample, decoded first, stays.
+            out[start..].sort_by_key(|(t, _)| *t);
+            let mut merged: Vec<(i64, f64)> = out.drain(start..).collect();
+            merged.dedup_by_key(|(t, _)| *t);
+            out.extend(merged);
         }
     }
 }

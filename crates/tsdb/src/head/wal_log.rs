@@ -57,6 +57,8 @@ pub struct WalReplayStats {
     pub missing_segments: u32,
     /// How long the replay took.
     pub duration: Duration,
+    /// What replaying the WBL restored, when there is one (replayed after the WAL).
+    pub wbl: Option<super::wbl::WblReplayStats>,
 }
 
 /// Buffers of one commit's records, reused across commits.
@@ -117,6 +119,8 @@ pub(crate) struct HeadWal {
     bufs: WalBuffers,
     /// Series whose record is being logged by the current commit (their flag is set once the log succeeded).
     newly_logged: Vec<Arc<Series>>,
+    /// The write-behind log of out-of-order samples (see [`super::wbl`]), when there is one.
+    pub(crate) wbl: Option<super::wbl::HeadWbl>,
 }
 
 impl HeadWal {
@@ -126,6 +130,7 @@ impl HeadWal {
             stats: WalStats::default(),
             bufs: WalBuffers::default(),
             newly_logged: Vec::new(),
+            wbl: None,
         }
     }
 
