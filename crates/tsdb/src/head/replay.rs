@@ -231,6 +231,8 @@ struct Dispatch<'h> {
     mapped_max: i64,
     /// WAL references whose labels the log had defined before under another reference, to that head series.
     alias: HashMap<u64, u64>,
+    /// Series that took chunks from `chunks_head/`, for [`Series::settle_mapped`] at the end.
+    settle: Vec<Arc<Series>>,
     series_created: u64,
     n: usize,
 }
@@ -266,6 +268,7 @@ impl Dispatch<'_> {
                                 .fetch_add(n as u64, Ordering::Relaxed);
                             self.mapped_min = self.mapped_min.min(min);
                             self.mapped_max = self.mapped_max.max(max);
+                            self.settle.push(s.clone());
                         }
                     } else {
                         self.alias.insert(rs.series_ref, s.reference);
@@ -383,6 +386,7 @@ pub(crate) fn replay(
         mapped_min: i64::MAX,
         mapped_max: i64::MIN,
         alias: HashMap::default(),
+        settle: Vec::new(),
         series_created: 0,
         n,
     };
@@ -443,6 +447,9 @@ pub(crate) fn replay(
     }
     head.min_time.fetch_min(min, Ordering::Relaxed);
     head.max_time.fetch_max(max, Ordering::Relaxed);
+    for s in &dispatch.settle {
+        s.settle_mapped();
+    }
     let info = wal.open_info();
     stats.missing_segments = info.gaps.iter().map(|(prev, next)| next - prev - 1).sum();
     stats.checkpoint = info.checkpoint;

@@ -178,6 +178,13 @@ impl Series {
     /// ignored (the appender reports those).
     pub(crate) fn append(&self, t: i64, v: &Value, chunks: &ChunkCounters) -> Appended {
         let mut d = self.data.lock();
+        // Float samples up to the end of the chunks in `chunks_head/` are in those chunks (replayed ones; the
+        // appender refuses them before). Other samples are ordered against the newest sample appended, which
+        // during a replay leaves those chunks out until `settle_mapped`, so that histogram samples between
+        // their floats come back.
+        if t <= d.disk_max_t && matches!(v, Value::Float(_)) {
+            return Appended::InMappedChunk;
+        }
         if d.last.is_some_and(|(lt, _)| t <= lt) {
             return if t <= d.disk_max_t { Appended::InMappedChunk } else { Appended::NotNewer };
         }
@@ -228,7 +235,7 @@ impl Series {
             prev_max = c.max_t;
         }
         let last_chunk = usable.last()?;
-        let (lt, lv) = XorIterator::new(&last_chunk.bytes).last()?;
+        XorIterator::new(&last_chunk.bytes).last()?;
         let (min_t, max_t) = (first.min_t, last_chunk.max_t);
         let mut d = self.data.lock();
         if !d.closed.is_empty() || d.open.is_some() || d.last.is_some() {
@@ -240,8 +247,26 @@ impl Series {
             .map(|c| ClosedChunk { min_t: c.min_t, max_t: c.max_t, bytes: c.bytes })
             .collect();
         d.disk_max_t = max_t;
-        d.last = Some((lt, lv.to_bits()));
         Some((n, min_t, max_t))
+    }
+
+    /// Ends a replay that gave the series chunks from `chunks_head/`: the newest sample becomes the newest of
+    /// those chunks' if nothing newer was replayed.
+    pub(crate) fn settle_mapped(&self) {
+        let mut d = self.data.lock();
+        let disk_max_t = d.disk_max_t;
+        if disk_max_t == i64::MIN || d.last.is_some_and(|(t, _)| t >= disk_max_t) {
+            return;
+        }
+        let newest = d
+            .closed
+            .iter()
+            .rev()
+            .find(|c| c.max_t == disk_max_t)
+            .and_then(|c| XorIterator::new(&c.bytes).last());
+        if let Some((t, v)) = newest {
+            d.last = Some((t, v.to_bits()));
+        }
     }
 
     /// The closed chunks still on the heap that may go to `chunks_head/` (those after the newest one there).
@@ -308,7 +333,8 @@ impl Series {
         let hist_before = d.hist.len();
         d.hist.retain(|(t, _)| *t < mint || *t > maxt);
         let changed = d.hist.len() != hist_before;
-        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t));
+        // During a replay the newest sample leaves out the chunks from chunks_head/ (see `append`).
+        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(d.disk_max_t));
         if mint > maxt {
             return changed;
         }
