@@ -5,6 +5,7 @@
 //! buffer samples and apply them atomically on commit, enforcing Prometheus's ordering rules.
 
 mod appender;
+mod chunk_snapshot;
 mod chunks_head;
 mod exemplars;
 mod index;
@@ -14,11 +15,12 @@ mod replay;
 mod series;
 mod wal_log;
 
+pub use chunk_snapshot::{ChunkSnapshotStats, SnapshotLoadStats};
 pub use chunks_head::ChunksHeadOpenStats;
 pub use wal_log::{WalReplayStats, WalStats};
 
 use rustc_hash::FxHashMap as HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -42,6 +44,9 @@ pub struct HeadOptions {
     /// Threads that apply replayed WAL samples (0 = one per core, at most 8), like Prometheus's
     /// `WALReplayConcurrency`.
     pub replay_concurrency: usize,
+    /// Write a memory snapshot on [`Head::shutdown`] and start from it (`--enable-feature=
+    /// memory-snapshot-on-shutdown`); see `head/chunk_snapshot.rs`.
+    pub memory_snapshot_on_shutdown: bool,
 }
 
 /// Counters and gauges the binary exports as `prometheus_tsdb_head_*` metrics.
@@ -148,6 +153,8 @@ pub(crate) struct Inner {
     /// Held while chunks are written out and while garbage collection decides which files to delete, so no
     /// file goes while chunks just written to it are not yet known to their series.
     mmap_lock: parking_lot::Mutex<()>,
+    /// The data directory a memory snapshot is written to on shutdown, when that is enabled.
+    snapshot_dir: Option<PathBuf>,
 }
 
 /// Figures of the head's `chunks_head/` directory.
@@ -206,15 +213,19 @@ impl Head {
         inner.min_valid_time = AtomicI64::new(min_valid_time);
         let (mapper, loaded, opened) =
             chunks_head::ChunkDiskMapper::open(&dir.as_ref().join("chunks_head"))?;
+        let chunks_damaged = opened.corruptions > 0;
         inner.mapper = Some(mapper);
         inner.mmap_stats.lock().opened = opened;
-        let (log, stats) = replay::replay(
-            &inner,
-            &wal_log::wal_dir(dir.as_ref()),
-            wal,
-            opts.replay_concurrency,
-            loaded,
-        )?;
+        let wal_dir = wal_log::wal_dir(dir.as_ref());
+        let (loaded, resume, snapshot) = if opts.memory_snapshot_on_shutdown {
+            inner.snapshot_dir = Some(dir.as_ref().to_path_buf());
+            chunk_snapshot::restore(&inner, dir.as_ref(), &wal_dir, loaded, chunks_damaged)
+        } else {
+            (loaded, None, SnapshotLoadStats::default())
+        };
+        let (log, mut stats) =
+            replay::replay(&inner, &wal_dir, wal, opts.replay_concurrency, loaded, resume)?;
+        stats.snapshot = snapshot;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
         inner.wal = Some(parking_lot::Mutex::new(hw));
@@ -254,6 +265,18 @@ impl Head {
         match &self.inner.wal {
             Some(w) => w.lock().wal.sync(),
             None => Ok(()),
+        }
+    }
+
+    /// Shuts the head's storage down cleanly: writes the pending head chunks out and fsyncs the WAL, then, with
+    /// [`HeadOptions::memory_snapshot_on_shutdown`], writes a memory snapshot the next start loads instead of
+    /// replaying the WAL (and deletes the older ones). Commits after this go on being logged, after the
+    /// snapshot's position. Returns what the snapshot did (`None` when none is written); on error the WAL is
+    /// synced all the same unless syncing it is what failed.
+    pub fn shutdown(&self) -> Result<Option<ChunkSnapshotStats>, Error> {
+        match (&self.inner.snapshot_dir, &self.inner.wal) {
+            (Some(dir), Some(_)) => chunk_snapshot::write(&self.inner, dir).map(Some),
+            _ => self.sync_wal().map(|()| None),
         }
     }
 
@@ -317,6 +340,7 @@ impl Inner {
             mmap_stats: parking_lot::Mutex::new(MmapStats::default()),
             mmap_lock: parking_lot::Mutex::new(()),
             append_hint: std::sync::atomic::AtomicUsize::new(0),
+            snapshot_dir: None,
         }
     }
 
@@ -609,6 +633,8 @@ impl storage::ExemplarQueryable for Head {
     }
 }
 
+#[cfg(test)]
+mod chunk_snapshot_tests;
 #[cfg(test)]
 mod chunks_head_tests;
 #[cfg(test)]

@@ -30,8 +30,8 @@ pub use db::{
 };
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{
-    Cardinality, ChunksHeadOpenStats, Head, HeadOptions, HeadStats, MmapStats, WalReplayStats,
-    WalStats,
+    Cardinality, ChunkSnapshotStats, ChunksHeadOpenStats, Head, HeadOptions, HeadStats, MmapStats,
+    SnapshotLoadStats, WalReplayStats, WalStats,
 };
 pub use lock::DirLock;
 pub use metrics::{DurationLog, DurationTotals, Histogram};

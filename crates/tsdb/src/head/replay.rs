@@ -20,6 +20,7 @@ use model::{Exemplar, Labels, Value};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::Inner;
+use super::chunk_snapshot::Resume;
 use super::chunks_head::LoadedChunk;
 use super::series::{Appended, Series};
 use super::wal_log::WalReplayStats;
@@ -359,13 +360,15 @@ fn shard_count(configured: usize) -> usize {
 
 /// Replays the log in `dir` into `head` with `concurrency` applying threads (0: one per core). `mapped` are
 /// the chunks read from `chunks_head/`: each series takes its own when its series record is replayed, and the
-/// samples they hold are skipped in the log.
+/// samples they hold are skipped in the log. With `resume` (a memory snapshot was loaded) the log is replayed
+/// from the snapshot's position only, onto the snapshot's series.
 pub(crate) fn replay(
     head: &Inner,
     dir: &Path,
     opts: WalOptions,
     concurrency: usize,
     mapped: Vec<LoadedChunk>,
+    resume: Option<Resume>,
 ) -> Result<(Wal, WalReplayStats), Error> {
     let started = Instant::now();
     let min_valid = head.min_valid_time.load(Ordering::Relaxed);
@@ -390,9 +393,10 @@ pub(crate) fn replay(
         series_created: 0,
         n,
     };
+    let from = resume.as_ref().map(|r| r.position);
     let (opened, shards) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            Wal::open_with(&dir, opts, |rec| {
+            Wal::open_with_at(&dir, opts, from, |rec| {
                 tx.send(rec).map_err(|_| Error::invalid("replay WAL", "the head stopped applying"))
             })
         });
@@ -403,6 +407,16 @@ pub(crate) fn replay(
             senders.push(stx);
             let shard = Shard::new(head, min_valid);
             workers.push(scope.spawn(move || shard.run(srx)));
+        }
+        if let Some(r) = resume {
+            let mut per: Vec<Vec<(u64, Arc<Series>)>> = vec![Vec::new(); n];
+            dispatch.settle.extend(r.series.iter().cloned());
+            for s in r.series {
+                per[dispatch.shard(s.reference)].push((s.reference, s));
+            }
+            for (tx, part) in senders.iter().zip(per) {
+                let _ = tx.send(Work::Series(part));
+            }
         }
         for (k, rec) in rx.into_iter().enumerate() {
             // Chunks closed while replaying go to `chunks_head/` on the way, so the heap does not hold them all.

@@ -57,6 +57,8 @@ pub struct WalReplayStats {
     pub missing_segments: u32,
     /// How long the replay took.
     pub duration: Duration,
+    /// What the memory snapshot loaded first did (when the feature is on).
+    pub snapshot: super::SnapshotLoadStats,
 }
 
 /// Buffers of one commit's records, reused across commits.

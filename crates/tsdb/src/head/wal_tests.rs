@@ -257,7 +257,11 @@ fn a_missing_middle_segment_costs_only_its_own_records() {
 fn replay_gives_the_same_head_with_any_number_of_applying_threads() {
     let dir = tempfile::tempdir().unwrap();
     let o = AppendOptions::default();
-    let with = |n: usize| HeadOptions { max_exemplars: 1000, replay_concurrency: n };
+    let with = |n: usize| HeadOptions {
+        max_exemplars: 1000,
+        replay_concurrency: n,
+        ..HeadOptions::default()
+    };
     let expected = {
         let (h, _) = Head::open(dir.path(), with(1), opts()).unwrap();
         // A series logged, dropped by truncation and logged again under a new reference, whose samples
