@@ -9,5 +9,6 @@ mod hostile_targets;
 mod interop;
 mod prometheus_data;
 mod server;
+mod snapshot;
 mod tool;
 mod tsdb_interop;
