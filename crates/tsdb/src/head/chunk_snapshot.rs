@@ -8,7 +8,9 @@
 //!    chunk exists | BE64 mint | BE64 maxt | encoding | uvarint len | chunk | 3 × (BE64 0, BE64 0) | BE64 0 |
 //!    BE64 last value`: the open XOR chunk and its last value (the "last 4 samples" of the format document are
 //!    written as zeros by Prometheus 2.42 and 3.x alike, and only the last value is read back);
-//! 2. one tombstone record (type 2): `uvarint len | the tombstones file's bytes` (every deleted interval);
+//! 2. one tombstone record (type 2): `uvarint len | version byte 1 | (uvarint ref, varint mint, varint maxt)*`,
+//!    every deleted interval (the tombstones file's entries without its magic number and checksum, whatever the
+//!    format document says);
 //! 3. exemplar records (type 3): a WAL exemplar record with its type byte replaced, in buffer order.
 //!
 //! The head keeps native histogram samples uncompressed rather than in head chunks, so their samples go into
@@ -38,7 +40,6 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use super::Inner;
 use super::chunks_head::{ChunkBytes, ENCODING_XOR, LoadedChunk};
 use super::series::{ClosedChunk, Series, value_bits};
-use crate::block::TOMBSTONES_MAGIC;
 use crate::block::encoding::Dec;
 use crate::chunkenc::{XorAppender, XorIterator};
 use crate::error::Error;
@@ -57,6 +58,8 @@ const TMP_SUFFIX: &str = ".tmp";
 const RECORD_SERIES: u8 = 1;
 const RECORD_TOMBSTONES: u8 = 2;
 const RECORD_EXEMPLARS: u8 = 3;
+/// The version byte of Prometheus's tombstone encoding.
+const TOMBSTONES_FORMAT_V1: u8 = 1;
 /// Promethium's record of histogram samples: the type byte, then a WAL record of type 7–10.
 const RECORD_HISTOGRAMS: u8 = 128;
 
@@ -376,35 +379,28 @@ fn log_buffered(w: &mut LogWriter, buf: &mut Vec<u8>, ends: &mut Vec<usize>) -> 
     Ok(())
 }
 
-/// The tombstones file's bytes for `stones` (series reference, interval), kept as the head holds them.
+/// Prometheus's tombstone encoding for `stones` (series reference, interval), every interval as the head holds
+/// it: the format version byte, then the entries as in the tombstones file, without its magic number and
+/// checksum (the snapshot's fragments have checksums of their own).
 fn encode_tombstones(stones: &[(u64, i64, i64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + stones.len() * 6);
-    out.extend_from_slice(&TOMBSTONES_MAGIC.to_be_bytes());
-    out.push(1);
+    let mut out = Vec::with_capacity(1 + stones.len() * 6);
+    out.push(TOMBSTONES_FORMAT_V1);
     for (r, mint, maxt) in stones {
         put_uvarint(&mut out, *r);
         put_varint(&mut out, *mint);
         put_varint(&mut out, *maxt);
     }
-    let crc = crc32c::crc32c(&out[5..]);
-    out.extend_from_slice(&crc.to_be_bytes());
     out
 }
 
-/// Reads a tombstones file's bytes back, every interval as written.
+/// Reads [`encode_tombstones`]'s bytes back, every interval as written.
 fn decode_tombstones(data: &[u8]) -> Result<Vec<(u64, i64, i64)>, String> {
-    if data.len() < 9 {
-        return Err(format!("tombstones of {} bytes are too short", data.len()));
+    match data.first() {
+        Some(&TOMBSTONES_FORMAT_V1) => {}
+        Some(v) => return Err(format!("invalid tombstone format {v:x}")),
+        None => return Err("the tombstones are empty".into()),
     }
-    let (body, crc) = data.split_at(data.len() - 4);
-    if body[..4] != TOMBSTONES_MAGIC.to_be_bytes() || body[4] != 1 {
-        return Err("tombstones have a bad magic number or version".into());
-    }
-    let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
-    if crc32c::crc32c(&body[5..]) != stored {
-        return Err("tombstones fail their checksum".into());
-    }
-    let mut d = Dec::new(&body[5..]);
+    let mut d = Dec::new(&data[1..]);
     let mut out = Vec::new();
     while d.remaining() > 0 {
         let stone = (|| Ok::<_, &'static str>((d.uvarint()?, d.varint()?, d.varint()?)))()
@@ -828,17 +824,17 @@ mod tests {
     }
 
     #[test]
-    fn tombstones_keep_every_interval_and_reject_damage() {
+    fn tombstones_keep_every_interval_and_reject_what_does_not_decode() {
         let stones = vec![(1, 0, 10), (1, 5, 20), (7, -3, i64::MAX)];
         let b = encode_tombstones(&stones);
         assert_eq!(decode_tombstones(&b).unwrap(), stones);
         assert_eq!(decode_tombstones(&encode_tombstones(&[])).unwrap(), vec![]);
-        for cut in 0..b.len() {
-            assert!(decode_tombstones(&b[..cut]).is_err(), "cut at {cut}");
-        }
+        assert_eq!(b[0], 1, "format version");
+        assert!(decode_tombstones(&b[..b.len() - 1]).is_err(), "cut inside an entry");
+        assert!(decode_tombstones(&[]).is_err());
         let mut bad = b.clone();
-        bad[6] ^= 1;
-        assert!(decode_tombstones(&bad).is_err());
+        bad[0] = 2;
+        assert!(decode_tombstones(&bad).is_err(), "unknown version");
     }
 
     #[test]
