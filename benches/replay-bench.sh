@@ -49,6 +49,8 @@ EOF
 python3 "$TARGET_PY" 29380 good "$N" & TPID=$!
 PIDS+=("$TPID")
 sleep 1
+# Another run of this script holds the ports: stop rather than measure against its target.
+kill -0 "$TPID" 2>/dev/null || { echo "the target could not start (port 29380 in use?)" >&2; exit 2; }
 ingest() { # name bin [flags…]
   local name=$1 bin=$2; shift 2
   "$bin" "$@" --config.file=scrape.yml --storage.tsdb.path="$name.base" --web.listen-address=127.0.0.1:29381 \
