@@ -15,11 +15,13 @@
 # Environment (defaults in brackets):
 #   PROMETHEUS_BIN [/usr/bin/prometheus]  PROMETHIUM_BIN [target/release/promethium]
 #   N [100000]  SECS [90]  REPS [3]  SNAPSHOT [0]  KEEP_WORK [0]
+#   PORT [29380] (the target listens there, the servers on the next two ports)
 set -euo pipefail
 
 PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
 PROMETHIUM_BIN="${PROMETHIUM_BIN:-target/release/promethium}"
 N="${N:-100000}"; SECS="${SECS:-90}"; REPS="${REPS:-3}"; SNAPSHOT="${SNAPSHOT:-0}"
+PORT="${PORT:-29380}"; TPORT=$PORT
 SNAP_FLAG=()
 [ "$SNAPSHOT" = 1 ] && SNAP_FLAG=(--enable-feature=memory-snapshot-on-shutdown)
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -42,18 +44,18 @@ cat > scrape.yml <<EOF
 global: {scrape_interval: 1s, scrape_timeout: 900ms}
 scrape_configs:
   - job_name: t
-    static_configs: [{targets: ['127.0.0.1:29380']}]
+    static_configs: [{targets: ['127.0.0.1:$TPORT']}]
 EOF
 : > empty.yml
 
-python3 "$TARGET_PY" 29380 good "$N" & TPID=$!
+python3 "$TARGET_PY" "$TPORT" good "$N" & TPID=$!
 PIDS+=("$TPID")
 sleep 1
 # Another run of this script holds the ports: stop rather than measure against its target.
-kill -0 "$TPID" 2>/dev/null || { echo "the target could not start (port 29380 in use?)" >&2; exit 2; }
+kill -0 "$TPID" 2>/dev/null || { echo "the target could not start (port $TPORT in use?)" >&2; exit 2; }
 ingest() { # name bin [flags…]
   local name=$1 bin=$2; shift 2
-  "$bin" "$@" --config.file=scrape.yml --storage.tsdb.path="$name.base" --web.listen-address=127.0.0.1:29381 \
+  "$bin" "$@" --config.file=scrape.yml --storage.tsdb.path="$name.base" --web.listen-address=127.0.0.1:$((PORT + 1)) \
     --storage.tsdb.wal-segment-size=10MB > "$name.ingest.log" 2>&1 &
   local p=$!
   kill -CONT "$TPID"
@@ -77,15 +79,15 @@ restart() { # name bin [flags…]
   set -- "$name" "$bin" "$@"
   local t0 p secs n hwm
   t0=$(date +%s.%N)
-  "$bin" "${@:3}" --config.file=empty.yml --storage.tsdb.path="$1.run" --web.listen-address=127.0.0.1:29382 \
+  "$bin" "${@:3}" --config.file=empty.yml --storage.tsdb.path="$1.run" --web.listen-address=127.0.0.1:$((PORT + 2)) \
     > "$1.restart.log" 2>&1 &
   p=$!
-  until curl -sf 127.0.0.1:29382/-/ready > /dev/null; do
+  until curl -sf 127.0.0.1:$((PORT + 2))/-/ready > /dev/null; do
     kill -0 "$p" 2>/dev/null || { echo "$1 exited while starting" >&2; exit 1; }
     sleep 0.02
   done
   secs=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$(date +%s.%N)")
-  n=$(curl -s --data-urlencode 'query=count_over_time(m{i="0"}[1h])' 127.0.0.1:29382/api/v1/query |
+  n=$(curl -s --data-urlencode 'query=count_over_time(m{i="0"}[1h])' 127.0.0.1:$((PORT + 2))/api/v1/query |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
   hwm=$(awk '$1 == "VmHWM:" { printf "%.1f", $2 / 1024 }' "/proc/$p/status")
   kill -TERM "$p"; wait "$p" || true
