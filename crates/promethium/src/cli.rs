@@ -140,6 +140,11 @@ pub(crate) struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// Whether `--enable-feature` names `feature`.
+    pub(crate) fn has_feature(&self, feature: &str) -> bool {
+        self.enable_feature.iter().any(|v| v.split(',').any(|f| f.trim() == feature))
+    }
+
     /// The flags as Prometheus's `/api/v1/status/flags` reports them: every flag name to its string value.
     pub(crate) fn as_flag_map(&self) -> Vec<(String, String)> {
         let b = |v: bool| v.to_string();

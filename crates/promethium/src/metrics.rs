@@ -145,13 +145,13 @@ impl Metrics {
 struct ComponentCollector {
     storage: tsdb::Head,
     db: tsdb::Db,
-    replay_seconds: f64,
+    replay: tsdb::WalReplayStats,
     scrape: Arc<scrape::ScrapeStats>,
 }
 
 impl Collector for ComponentCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        crate::tsdb_metrics::encode(&mut encoder, &self.storage, &self.db, self.replay_seconds)?;
+        crate::tsdb_metrics::encode(&mut encoder, &self.storage, &self.db, &self.replay)?;
         let counters = [
             (
                 "prometheus_target_scrapes_exceeded_sample_limit",
@@ -187,7 +187,7 @@ pub(crate) fn register_components(app: &crate::server::App) {
     let c = ComponentCollector {
         storage: app.storage.clone(),
         db: app.db.clone(),
-        replay_seconds: app.replay.duration.as_secs_f64(),
+        replay: app.replay.clone(),
         scrape: app.scrape.stats(),
     };
     app.metrics.lock().register_collector(Box::new(c));

@@ -206,9 +206,7 @@ async fn futures_any(rxs: &mut [tokio::sync::watch::Receiver<Vec<TargetGroup>>])
 /// `storage.exemplars.max_exemplars` (100000 by default) when `--enable-feature=exemplar-storage` is on, else 0:
 /// Prometheus keeps no exemplars without the feature.
 fn max_exemplars(args: &ServerArgs, cfg: &config::Config) -> usize {
-    let on =
-        args.enable_feature.iter().any(|v| v.split(',').any(|f| f.trim() == "exemplar-storage"));
-    if !on {
+    if !args.has_feature("exemplar-storage") {
         return 0;
     }
     cfg.storage
@@ -420,9 +418,26 @@ async fn run_async(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!("Notification manager stopped");
     let _ = server.await;
     let head = storage.clone();
-    match tokio::task::spawn_blocking(move || head.sync_wal()).await {
-        Ok(Err(e)) => tracing::error!(err = %e, "Syncing WAL on shutdown failed"),
-        _ => tracing::info!("TSDB closed"),
+    if args.has_feature(crate::storage::MEMORY_SNAPSHOT) {
+        tracing::info!("creating chunk snapshot");
+    }
+    match tokio::task::spawn_blocking(move || head.shutdown()).await {
+        Ok(Err(e)) => tracing::error!(err = %e, "Closing the TSDB failed"),
+        Ok(Ok(snapshot)) => {
+            if let Some(s) = snapshot {
+                tracing::info!(
+                    duration = ?s.duration,
+                    num_series = s.series,
+                    dir = %s.dir.display(),
+                    "chunk snapshot complete"
+                );
+                if let Some(e) = &s.cleanup_error {
+                    tracing::error!(err = %e, "delete old chunk snapshots");
+                }
+            }
+            tracing::info!("TSDB closed");
+        }
+        Err(_) => tracing::error!("Closing the TSDB failed"),
     }
     drop(opened);
     tracing::info!("See you next time!");

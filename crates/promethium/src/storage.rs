@@ -11,6 +11,9 @@ use tsdb::{Db, DbOptions, DirLock, Head, HeadOptions};
 
 use crate::cli::ServerArgs;
 
+/// The `--enable-feature` value that turns memory snapshots on.
+pub(crate) const MEMORY_SNAPSHOT: &str = "memory-snapshot-on-shutdown";
+
 /// How often compaction and retention run in any case (Prometheus's block reload interval).
 const COMPACT_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the head is checked for being compactable (Prometheus checks on every commit).
@@ -71,7 +74,12 @@ pub(crate) fn open(
     let wal = wal_options(args)?;
     let retention_ms = retention_ms(args)?;
     let opts = DbOptions {
-        head: HeadOptions { max_exemplars, out_of_order_time_window, ..HeadOptions::default() },
+        head: HeadOptions {
+            max_exemplars,
+            out_of_order_time_window,
+            memory_snapshot_on_shutdown: args.has_feature(MEMORY_SNAPSHOT),
+            ..HeadOptions::default()
+        },
         wal,
         block_range: parse_ms(&args.min_block_duration, "--storage.tsdb.min-block-duration")?,
         max_block_duration: max_block_duration_ms(args, retention_ms)?,
@@ -86,9 +94,31 @@ pub(crate) fn open(
             None => 0,
         },
     };
+    if opts.head.memory_snapshot_on_shutdown {
+        tracing::info!("Chunk snapshot is enabled, replaying from the snapshot");
+    }
     tracing::info!("Replaying WAL, this may take a while");
     let (db, stats) = Db::open(dir, opts).context("opening storage failed")?;
     let head = db.head().clone();
+    let snap = &stats.snapshot;
+    if let Some(why) = &snap.discarded {
+        if snap.replay_errors > 0 {
+            tracing::error!(err = %why, "Failed to load chunk snapshot; replayed the WAL instead");
+        } else {
+            tracing::warn!(reason = %why, "Chunk snapshot not usable, removed it; replayed the WAL instead");
+        }
+    }
+    if let Some((dir, at)) = &snap.loaded {
+        tracing::info!(
+            dir = %dir.display(),
+            num_series = snap.series,
+            exemplars = snap.exemplars,
+            wal_segment = at.segment,
+            wal_offset = at.offset,
+            duration = ?snap.duration,
+            "Chunk snapshot loaded"
+        );
+    }
     tracing::info!(blocks = db.blocks().len(), "Blocks loaded");
     if stats.missing_segments > 0 {
         tracing::warn!(

@@ -56,7 +56,7 @@ pub(crate) fn encode(
     e: &mut DescriptorEncoder<'_>,
     head: &tsdb::Head,
     db: &tsdb::Db,
-    replay_seconds: f64,
+    replay: &tsdb::WalReplayStats,
 ) -> Result {
     encode_head(e, head)?;
     if let Some(w) = head.wal_stats() {
@@ -83,7 +83,13 @@ pub(crate) fn encode(
         e,
         "prometheus_tsdb_data_replay_duration_seconds",
         "Time taken to replay the data on disk.",
-        replay_seconds,
+        replay.duration.as_secs_f64(),
+    )?;
+    counter(
+        e,
+        "prometheus_tsdb_snapshot_replay_error",
+        "Total number snapshot replays that failed.",
+        replay.snapshot.replay_errors,
     )?;
     encode_db(e, db)
 }
@@ -532,7 +538,11 @@ mod tests {
 
     impl Collector for Tsdb {
         fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result {
-            encode(&mut e, self.0.head(), &self.0, 0.5)
+            let replay = tsdb::WalReplayStats {
+                duration: std::time::Duration::from_millis(500),
+                ..tsdb::WalReplayStats::default()
+            };
+            encode(&mut e, self.0.head(), &self.0, &replay)
         }
     }
 
@@ -662,6 +672,7 @@ mod tests {
             ("prometheus_tsdb_checkpoint_deletions", "counter"),
             ("prometheus_tsdb_checkpoint_deletions_failed", "counter"),
             ("prometheus_tsdb_data_replay_duration_seconds", "gauge"),
+            ("prometheus_tsdb_snapshot_replay_error", "counter"),
             ("prometheus_tsdb_blocks_loaded", "gauge"),
             ("prometheus_tsdb_storage_blocks_bytes", "gauge"),
             ("prometheus_tsdb_symbol_table_size_bytes", "gauge"),

@@ -12,7 +12,7 @@
 //! `storage::Queryable`, decoding XOR, histogram and float histogram chunks.
 
 mod chunks;
-mod encoding;
+pub(crate) mod encoding;
 mod index_reader;
 mod index_writer;
 mod meta;

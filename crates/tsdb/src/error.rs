@@ -81,6 +81,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A memory snapshot (`chunk_snapshot.N.M/`) holds a record that does not follow the snapshot format, or
+    /// one this implementation cannot restore (a histogram head chunk of Prometheus's).
+    #[error("corrupt chunk snapshot {}: {reason}", path.display())]
+    SnapshotCorruption {
+        /// The snapshot directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A block operation was called with arguments it cannot honour (series out of label order, a chunk outside
     /// the block's time range, an index over 64 GiB, ...).
     #[error("{op}: {reason}")]

@@ -7,6 +7,7 @@
 //! write-behind log (`wbl.rs`).
 
 mod appender;
+mod chunk_snapshot;
 mod chunks_head;
 mod exemplars;
 mod index;
@@ -18,6 +19,7 @@ mod series;
 mod wal_log;
 mod wbl;
 
+pub use chunk_snapshot::{ChunkSnapshotStats, SnapshotLoadStats};
 pub use chunks_head::ChunksHeadOpenStats;
 pub use ooo::DEFAULT_OUT_OF_ORDER_CAP_MAX;
 pub(crate) use ooo::OooSeal;
@@ -25,7 +27,7 @@ pub use wal_log::{WalReplayStats, WalStats};
 pub use wbl::WblReplayStats;
 
 use rustc_hash::FxHashMap as HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
@@ -55,6 +57,9 @@ pub struct HeadOptions {
     /// Samples in a series' out-of-order head chunk before it is closed (Prometheus's `OutOfOrderCapMax`;
     /// 0 = [`DEFAULT_OUT_OF_ORDER_CAP_MAX`]).
     pub out_of_order_cap_max: usize,
+    /// Write a memory snapshot on [`Head::shutdown`] and start from it (`--enable-feature=
+    /// memory-snapshot-on-shutdown`); see `head/chunk_snapshot.rs`.
+    pub memory_snapshot_on_shutdown: bool,
 }
 
 /// Counters and gauges the binary exports as `prometheus_tsdb_head_*` metrics.
@@ -183,6 +188,8 @@ pub(crate) struct Inner {
     ooo_series: parking_lot::Mutex<HashMap<u64, Arc<Series>>>,
     /// The data directory of a durable head (where `wbl/` goes when out-of-order samples are turned on).
     dir: Option<std::path::PathBuf>,
+    /// The data directory a memory snapshot is written to on shutdown, when that is enabled.
+    snapshot_dir: Option<PathBuf>,
 }
 
 /// Figures of the head's `chunks_head/` directory.
@@ -242,6 +249,7 @@ impl Head {
         inner.dir = Some(dir.as_ref().to_path_buf());
         let (mapper, loaded, opened) =
             chunks_head::ChunkDiskMapper::open(&dir.as_ref().join("chunks_head"))?;
+        let chunks_damaged = opened.corruptions > 0;
         inner.mapper = Some(mapper);
         inner.mmap_stats.lock().opened = opened;
         // Out-of-order chunks come back through the WBL's m-map markers, not with their series.
@@ -251,13 +259,16 @@ impl Head {
         for c in &ooo_loaded {
             inner.next_ref.fetch_max(c.series_ref.saturating_add(1), Ordering::Relaxed);
         }
-        let (log, mut stats, alias) = replay::replay(
-            &inner,
-            &wal_log::wal_dir(dir.as_ref()),
-            wal,
-            opts.replay_concurrency,
-            loaded,
-        )?;
+        let wal_dir = wal_log::wal_dir(dir.as_ref());
+        let (loaded, resume, snapshot) = if opts.memory_snapshot_on_shutdown {
+            inner.snapshot_dir = Some(dir.as_ref().to_path_buf());
+            chunk_snapshot::restore(&inner, dir.as_ref(), &wal_dir, loaded, chunks_damaged)
+        } else {
+            (loaded, None, SnapshotLoadStats::default())
+        };
+        let (log, mut stats, alias) =
+            replay::replay(&inner, &wal_dir, wal, opts.replay_concurrency, loaded, resume)?;
+        stats.snapshot = snapshot;
         let mut hw = wal_log::HeadWal::new(log);
         hw.stats.corruptions = stats.repairs as u64 + u64::from(stats.missing_segments);
         // As Prometheus: a WBL left by an earlier run is replayed even with out-of-order samples turned off.
@@ -370,6 +381,18 @@ impl Head {
         }
     }
 
+    /// Shuts the head's storage down cleanly: writes the pending head chunks out and fsyncs the WAL, then, with
+    /// [`HeadOptions::memory_snapshot_on_shutdown`], writes a memory snapshot the next start loads instead of
+    /// replaying the WAL (and deletes the older ones). Commits after this go on being logged, after the
+    /// snapshot's position. Returns what the snapshot did (`None` when none is written); on error the WAL is
+    /// synced all the same unless syncing it is what failed.
+    pub fn shutdown(&self) -> Result<Option<ChunkSnapshotStats>, Error> {
+        match (&self.inner.snapshot_dir, &self.inner.wal) {
+            (Some(dir), Some(_)) => chunk_snapshot::write(&self.inner, dir).map(Some),
+            _ => self.sync_wal().map(|()| None),
+        }
+    }
+
     /// Checkpoints the WAL at head truncation time `mint` (see Prometheus's head truncation): the lower two
     /// thirds of its closed segments are folded into a checkpoint keeping the live series and the samples from
     /// `mint` on, and deleted. `None` when there was nothing to fold or the head has no WAL.
@@ -437,6 +460,7 @@ impl Inner {
             }),
             ooo_series: parking_lot::Mutex::new(HashMap::default()),
             dir: None,
+            snapshot_dir: None,
         }
     }
 
@@ -774,6 +798,8 @@ pub(crate) fn count_ooo_chunks_for_test(dir: &Path) -> u64 {
     loaded.iter().filter(|c| c.out_of_order).count() as u64
 }
 
+#[cfg(test)]
+mod chunk_snapshot_tests;
 #[cfg(test)]
 mod chunks_head_tests;
 #[cfg(test)]

@@ -30,8 +30,8 @@ pub use db::{
 };
 pub use error::{Corruption, CorruptionKind, Error};
 pub use head::{
-    Cardinality, ChunksHeadOpenStats, DEFAULT_OUT_OF_ORDER_CAP_MAX, Head, HeadOptions, HeadStats,
-    MmapStats, WalReplayStats, WalStats, WblReplayStats,
+    Cardinality, ChunkSnapshotStats, ChunksHeadOpenStats, DEFAULT_OUT_OF_ORDER_CAP_MAX, Head,
+    HeadOptions, HeadStats, MmapStats, SnapshotLoadStats, WalReplayStats, WalStats, WblReplayStats,
 };
 pub use lock::DirLock;
 pub use metrics::{DurationLog, DurationTotals, Histogram};

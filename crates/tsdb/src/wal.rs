@@ -20,7 +20,7 @@ pub mod reader;
 pub mod record;
 pub mod repair;
 pub mod segment;
-mod writer;
+pub(crate) mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -153,6 +153,16 @@ impl Wal {
     /// The replay stops at the first damage with [`Error::WalCorruption`]; pass it to [`Wal::repair`] and go
     /// on with [`Replay::resume`], or use [`Wal::open_with`], which does that.
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> Result<(Wal, Replay), Error> {
+        Wal::open_at(dir, opts, None)
+    }
+
+    /// [`Wal::open`], but the replay starts at `from` (a record boundary, as a memory snapshot names it) and
+    /// leaves out the checkpoint and everything before `from`.
+    pub fn open_at(
+        dir: impl AsRef<Path>,
+        opts: WalOptions,
+        from: Option<Position>,
+    ) -> Result<(Wal, Replay), Error> {
         let dir = dir.as_ref().to_path_buf();
         if opts.segment_size < PAGE_SIZE as u64
             || !opts.segment_size.is_multiple_of(PAGE_SIZE as u64)
@@ -189,13 +199,19 @@ impl Wal {
         }
 
         let mut ranges = Vec::new();
+        let checkpoint = checkpoint.filter(|_| from.is_none());
         if let Some((_, cp_dir)) = &checkpoint {
             ranges.push(SegmentRange::all(cp_dir));
         }
-        let first = segments.first().copied().map(|f| start.map_or(f, |s| s.max(f)));
+        let first = match from {
+            Some(p) => Some(p.segment),
+            None => segments.first().copied().map(|f| start.map_or(f, |s| s.max(f))),
+        };
         let replayed_segments = match (first, last) {
             (Some(f), Some(l)) if f <= l => {
-                ranges.push(SegmentRange::new(&dir, Some(f), Some(l)));
+                let mut range = SegmentRange::new(&dir, Some(f), Some(l));
+                range.first_offset = from.map_or(0, |p| p.offset);
+                ranges.push(range);
                 Some((f, l))
             }
             _ => None,
@@ -231,9 +247,19 @@ impl Wal {
     pub fn open_with(
         dir: impl AsRef<Path>,
         opts: WalOptions,
+        apply: impl FnMut(Record) -> Result<(), Error>,
+    ) -> Result<(Wal, ReplaySummary), Error> {
+        Wal::open_with_at(dir, opts, None, apply)
+    }
+
+    /// [`Wal::open_with`] replaying from `from` (see [`Wal::open_at`]).
+    pub fn open_with_at(
+        dir: impl AsRef<Path>,
+        opts: WalOptions,
+        from: Option<Position>,
         mut apply: impl FnMut(Record) -> Result<(), Error>,
     ) -> Result<(Wal, ReplaySummary), Error> {
-        let (mut wal, mut replay) = Wal::open(dir, opts)?;
+        let (mut wal, mut replay) = Wal::open_at(dir, opts, from)?;
         let mut summary = ReplaySummary::default();
         // Each repair rewrites one segment so that it reads cleanly; more repairs than segments means a loop.
         let max_repairs = wal.info.replayed_segments.map_or(0, |(f, l)| (l - f) as usize + 1);

@@ -10,5 +10,6 @@ mod interop;
 mod out_of_order;
 mod prometheus_data;
 mod server;
+mod snapshot;
 mod tool;
 mod tsdb_interop;

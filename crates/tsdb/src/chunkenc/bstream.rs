@@ -13,6 +13,11 @@ impl BitWriter {
         BitWriter { bytes, free: 0 }
     }
 
+    /// Continues `bytes`, whose last byte has `free` (at most 8) unused low bits.
+    pub(crate) fn resume(bytes: Vec<u8>, free: u8) -> BitWriter {
+        BitWriter { bytes, free }
+    }
+
     /// Bits written so far.
     #[cfg(test)]
     pub(crate) fn bit_len(&self) -> usize {
@@ -100,6 +105,11 @@ impl<'a> BitReader<'a> {
         };
         self.pos += n;
         Some(((window << off) >> (128 - n)) as u64)
+    }
+
+    /// Bits read so far (from the start of the slice).
+    pub(crate) fn position_bits(&self) -> usize {
+        self.pos
     }
 
     /// Bits left to read.

@@ -91,6 +91,40 @@ impl XorAppender {
         self.t
     }
 
+    /// An appender continuing `chunk` (header included), in the state appending its samples left it in, so
+    /// further appends give the bytes one appender writing all samples would. `None` when the chunk does not
+    /// decode to exactly the number of samples its header gives.
+    pub fn resume(chunk: &[u8]) -> Option<XorAppender> {
+        let mut it = XorIterator::new(chunk);
+        let total = it.total;
+        if chunk.len() < 2 {
+            return None;
+        }
+        while it.read < total {
+            it.step()?;
+        }
+        let used = it.r.position_bits();
+        let free = (chunk.len() * 8).checked_sub(used)?;
+        // The writer ends at most one empty byte after the last bit (see `BitWriter::write_byte`).
+        if free > 8 {
+            return None;
+        }
+        Some(XorAppender {
+            w: BitWriter::resume(chunk.to_vec(), free as u8),
+            count: total,
+            t: it.t,
+            t_delta: it.t_delta,
+            v: it.v,
+            leading: if it.window { it.leading } else { 0xff },
+            trailing: if it.window { it.trailing } else { 0 },
+        })
+    }
+
+    /// Value of the last sample.
+    pub fn last_v(&self) -> f64 {
+        self.v
+    }
+
     /// Appends a sample; timestamps must increase.
     pub fn append(&mut self, t: i64, v: f64) {
         match self.count {
@@ -172,6 +206,9 @@ pub struct XorIterator<'a> {
     v: f64,
     leading: u8,
     trailing: u8,
+    /// Whether a value window (leading and trailing zeros) has been read, which an appender continuing the
+    /// chunk must know to write the next value as a fresh appender would.
+    window: bool,
 }
 
 impl<'a> XorIterator<'a> {
@@ -190,6 +227,7 @@ impl<'a> XorIterator<'a> {
             v: 0.0,
             leading: 0,
             trailing: 0,
+            window: false,
         }
     }
 
@@ -204,6 +242,7 @@ impl<'a> XorIterator<'a> {
                 sigbits = 64;
             }
             self.trailing = 64u8.checked_sub(self.leading)?.checked_sub(sigbits)?;
+            self.window = true;
         }
         let sigbits = 64u8.checked_sub(self.leading)?.checked_sub(self.trailing)?;
         let bits = self.r.read_bits(sigbits)?;
@@ -335,6 +374,43 @@ mod tests {
         round_trip(&[]);
         let many: Vec<(i64, f64)> = (0..120).map(|i| (i * 15_000, (i % 7) as f64)).collect();
         round_trip(&many);
+    }
+
+    #[test]
+    fn a_resumed_appender_writes_what_one_appender_would() {
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (i * 15_000 + (i * i) % 11, if i % 5 == 0 { 3.0 } else { (i as f64).sqrt() }))
+            .collect();
+        for cut in 0..samples.len() {
+            let mut whole = XorAppender::new();
+            let mut part = XorAppender::new();
+            for (t, v) in &samples[..cut] {
+                whole.append(*t, *v);
+                part.append(*t, *v);
+            }
+            let mut resumed = XorAppender::resume(part.bytes()).expect("resume");
+            for (t, v) in &samples[cut..] {
+                whole.append(*t, *v);
+                resumed.append(*t, *v);
+            }
+            assert_eq!(resumed.bytes(), whole.bytes(), "resumed after {cut} samples");
+        }
+        // Same values only: no window is ever read, and the next differing value opens one.
+        let mut a = XorAppender::new();
+        a.append(1, 2.0);
+        a.append(2, 2.0);
+        let mut b = XorAppender::resume(a.bytes()).unwrap();
+        a.append(3, 7.5);
+        b.append(3, 7.5);
+        assert_eq!(a.bytes(), b.bytes());
+        assert!(XorAppender::resume(&[]).is_none());
+        assert!(
+            XorAppender::resume(&[0, 5, 1]).is_none(),
+            "header says more samples than there are"
+        );
+        let mut padded = a.bytes().to_vec();
+        padded.extend_from_slice(&[0, 0]);
+        assert!(XorAppender::resume(&padded).is_none(), "trailing bytes after the last sample");
     }
 
     #[test]

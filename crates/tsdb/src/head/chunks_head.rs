@@ -382,6 +382,19 @@ impl ChunkDiskMapper {
         Ok(())
     }
 
+    /// Fsyncs every file and the directory, for when the files must outlive a power failure (a memory
+    /// snapshot refers to their chunks instead of holding them).
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        let _w = self.writer.lock();
+        let seqs: Vec<u32> = self.files.read().keys().copied().collect();
+        for seq in seqs {
+            let path = file_path(&self.dir, seq);
+            let f = File::open(&path).map_err(Error::io("open head chunk file", &path))?;
+            f.sync_all().map_err(Error::io("fsync head chunk file", &path))?;
+        }
+        crate::wal::segment::sync_dir(&self.dir)
+    }
+
     /// Bytes of the files.
     pub(crate) fn size(&self) -> u64 {
         self.files.read().values().map(|(_, len)| *len).sum()

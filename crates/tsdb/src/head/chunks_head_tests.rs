@@ -345,9 +345,9 @@ fn a_series_ending_in_a_mapped_chunk_keeps_its_newest_value_for_duplicate_checks
         s.attach_mapped(vec![loaded(7, 0), loaded(7, 120_000)], i64::MIN),
         Some((2, 0, 239_000))
     );
-    // Until the applying thread reads it, only the time of the newest sample is known.
-    assert_eq!(s.last().map(|(t, _)| t), Some(239_000));
-    s.read_mapped_last();
+    // The newest sample is settled at the end of the replay, from the newest chunk if nothing newer came.
+    assert_eq!(s.last(), None);
+    s.settle_mapped();
     assert_eq!(s.last(), Some((239_000, ((120_000 + 119) as f64 * 0.5).to_bits())));
     // A chunk without samples, or overlapping the one before, is not taken.
     let mut empty = loaded(8, 0);
@@ -356,4 +356,56 @@ fn a_series_ending_in_a_mapped_chunk_keeps_its_newest_value_for_duplicate_checks
     assert_eq!(s.attach_mapped(vec![empty], i64::MIN), None);
     assert_eq!(s.attach_mapped(vec![loaded(8, 0), loaded(8, 100_000)], i64::MIN), None);
     assert_eq!(s.last(), None);
+}
+
+/// A series whose float samples alternate with histogram samples: after its float chunks went to
+/// `chunks_head/`, a restart still has the histogram samples that lie between their floats, and the append
+/// rules still compare against the newest sample.
+#[test]
+fn histogram_samples_between_mapped_floats_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = Labels::from_pairs([("__name__", "mixed")]);
+    let hist = |k: i64| {
+        Value::Histogram(std::sync::Arc::new(model::Histogram {
+            count: k as u64,
+            sum: k as f64,
+            zero_count: k as u64,
+            zero_threshold: 1e-128,
+            ..model::Histogram::default()
+        }))
+    };
+    let kinds = |h: &Head| {
+        let q = h.querier(i64::MIN, i64::MAX).unwrap();
+        let m = Matcher::new(MatchType::Equal, "__name__", "mixed").unwrap();
+        let mut set = q.select(true, None, &[m]);
+        let s = set.next().unwrap();
+        let mut c = s.cursor();
+        let mut out = Vec::new();
+        loop {
+            match c.next() {
+                ValueKind::None => break,
+                ValueKind::Float => out.push(format!("f{}", c.at().0)),
+                _ => out.push(format!("h{}", c.at_histogram().0)),
+            }
+        }
+        out
+    };
+    let before = {
+        let (h, _) = open(dir.path());
+        for k in 0..400i64 {
+            let v = if (k / 30) % 2 == 0 { Value::Float(k as f64) } else { hist(k) };
+            let mut app = h.appender();
+            app.append(0, &labels, 0, k * 1000, v, &AppendOptions::default()).unwrap();
+            app.commit().unwrap();
+        }
+        h.sync_wal().unwrap();
+        assert!(mapped_chunks(&h) > 0);
+        kinds(&h)
+    };
+    let (h, stats) = open(dir.path());
+    assert!(stats.mmapped_chunks > 0);
+    assert_eq!(kinds(&h), before);
+    let mut app = h.appender();
+    let r = app.append(0, &labels, 0, 399_000, Value::Float(1.0), &AppendOptions::default());
+    assert!(r.is_err(), "the newest sample is still the reference: {r:?}");
 }

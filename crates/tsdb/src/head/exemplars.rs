@@ -101,6 +101,11 @@ impl ExemplarStore {
     pub(crate) fn len(&self) -> usize {
         self.ring.len()
     }
+
+    /// Every stored exemplar (series reference, exemplar, timestamp), oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(u64, Exemplar, i64)> {
+        self.ring.iter()
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use model::{Exemplar, Labels, Value};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::Inner;
+use super::chunk_snapshot::Resume;
 use super::chunks_head::LoadedChunk;
 use super::series::{Appended, Series};
 use super::wal_log::WalReplayStats;
@@ -69,9 +70,8 @@ const MAX_SHARDS: usize = 8;
 
 /// What the dispatching thread hands an applying thread.
 enum Work {
-    /// Head series, by their head reference, and whether they took chunks from `chunks_head/` (whose newest
-    /// sample the applying thread reads).
-    Series(Vec<(u64, Arc<Series>, bool)>),
+    /// Head series, by their head reference.
+    Series(Vec<(u64, Arc<Series>)>),
     /// Float samples, by head reference.
     Floats(Vec<RefSample>),
     /// Histogram samples: head reference, timestamp, value.
@@ -105,10 +105,7 @@ impl<'h> Shard<'h> {
     fn apply(&mut self, w: Work) {
         match w {
             Work::Series(series) => {
-                for (r, s, mapped) in series {
-                    if mapped {
-                        s.read_mapped_last();
-                    }
+                for (r, s) in series {
                     self.refs.insert(r, s);
                 }
             }
@@ -235,12 +232,15 @@ struct Dispatch<'h> {
     mapped_max: i64,
     /// WAL references whose labels the log had defined before under another reference, to that head series.
     alias: HashMap<u64, u64>,
-    /// By head reference, the newest timestamp in the chunks a series took from `chunks_head/`: its samples up
-    /// to there are in those chunks, and are dropped here without touching the series.
+    /// By head reference, the newest timestamp in the chunks a series took from `chunks_head/`: its float samples
+    /// up to there are in those chunks, and are dropped here without touching the series (histogram samples between
+    /// those floats are not, see `Series::append`).
     mapped_until: RefTimes,
     /// Samples dropped that way: in taken chunks, or (older) already in a block.
     in_mapped: u64,
     before_blocks: u64,
+    /// Series that took chunks from `chunks_head/`, for [`Series::settle_mapped`] at the end.
+    settle: Vec<Arc<Series>>,
     series_created: u64,
     n: usize,
 }
@@ -276,8 +276,8 @@ impl RefTimes {
 }
 
 impl Dispatch<'_> {
-    /// Whether the sample of head series `r` at `t` is to be dropped: it is in a chunk taken from
-    /// `chunks_head/`, where the series would reject it as not newer than its last sample.
+    /// Whether the float sample of head series `r` at `t` is to be dropped: it is in a chunk taken from
+    /// `chunks_head/`, where the series would reject it too.
     #[inline]
     fn in_mapped_chunk(&mut self, r: u64, t: i64) -> bool {
         if t > self.mapped_until.get(r) {
@@ -304,10 +304,9 @@ impl Dispatch<'_> {
         let mut parts: Vec<Option<Work>> = (0..self.n).map(|_| None).collect();
         match rec {
             Record::Series(series) => {
-                let mut per: Vec<Vec<(u64, Arc<Series>, bool)>> = vec![Vec::new(); self.n];
+                let mut per: Vec<Vec<(u64, Arc<Series>)>> = vec![Vec::new(); self.n];
                 for rs in series {
                     let s = self.head.restore_series(&rs.labels, rs.series_ref);
-                    let mut mapped = false;
                     if s.reference == rs.series_ref {
                         self.series_created += 1;
                         self.alias.remove(&rs.series_ref);
@@ -323,7 +322,7 @@ impl Dispatch<'_> {
                             self.mapped_min = self.mapped_min.min(min);
                             self.mapped_max = self.mapped_max.max(max);
                             self.mapped_until.set(s.reference, max);
-                            mapped = true;
+                            self.settle.push(s.clone());
                         }
                     } else {
                         self.alias.insert(rs.series_ref, s.reference);
@@ -331,7 +330,7 @@ impl Dispatch<'_> {
                     // Every series replayed is in the log already.
                     s.wal_logged.store(true, Ordering::Relaxed);
                     let i = self.shard(s.reference);
-                    per[i].push((s.reference, s, mapped));
+                    per[i].push((s.reference, s));
                 }
                 fill(&mut parts, per, Work::Series);
             }
@@ -359,9 +358,7 @@ impl Dispatch<'_> {
                 let mut per = self.buckets(hs.len());
                 for x in hs {
                     let r = self.head_ref(x.series_ref);
-                    if !self.in_mapped_chunk(r, x.t) {
-                        per[self.shard(r)].push((r, x.t, Value::Histogram(x.h)));
-                    }
+                    per[self.shard(r)].push((r, x.t, Value::Histogram(x.h)));
                 }
                 fill(&mut parts, per, Work::Histograms);
             }
@@ -369,9 +366,7 @@ impl Dispatch<'_> {
                 let mut per = self.buckets(hs.len());
                 for x in hs {
                     let r = self.head_ref(x.series_ref);
-                    if !self.in_mapped_chunk(r, x.t) {
-                        per[self.shard(r)].push((r, x.t, Value::FloatHistogram(x.fh)));
-                    }
+                    per[self.shard(r)].push((r, x.t, Value::FloatHistogram(x.fh)));
                 }
                 fill(&mut parts, per, Work::Histograms);
             }
@@ -421,13 +416,15 @@ fn shard_count(configured: usize) -> usize {
 
 /// Replays the log in `dir` into `head` with `concurrency` applying threads (0: one per core). `mapped` are
 /// the chunks read from `chunks_head/`: each series takes its own when its series record is replayed, and the
-/// samples they hold are skipped in the log.
+/// samples they hold are skipped in the log. With `resume` (a memory snapshot was loaded) the log is replayed
+/// from the snapshot's position only, onto the snapshot's series.
 pub(crate) fn replay(
     head: &Inner,
     dir: &Path,
     opts: WalOptions,
     concurrency: usize,
     mapped: Vec<LoadedChunk>,
+    resume: Option<Resume>,
 ) -> Result<(Wal, WalReplayStats, HashMap<u64, u64>), Error> {
     let started = Instant::now();
     let min_valid = head.min_valid_time.load(Ordering::Relaxed);
@@ -451,12 +448,14 @@ pub(crate) fn replay(
         mapped_until: RefTimes::default(),
         in_mapped: 0,
         before_blocks: 0,
+        settle: Vec::new(),
         series_created: 0,
         n,
     };
+    let from = resume.as_ref().map(|r| r.position);
     let (opened, shards) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            Wal::open_with(&dir, opts, |rec| {
+            Wal::open_with_at(&dir, opts, from, |rec| {
                 tx.send(rec).map_err(|_| Error::invalid("replay WAL", "the head stopped applying"))
             })
         });
@@ -467,6 +466,16 @@ pub(crate) fn replay(
             senders.push(stx);
             let shard = Shard::new(head, min_valid);
             workers.push(scope.spawn(move || shard.run(srx)));
+        }
+        if let Some(r) = resume {
+            let mut per: Vec<Vec<(u64, Arc<Series>)>> = vec![Vec::new(); n];
+            dispatch.settle.extend(r.series.iter().cloned());
+            for s in r.series {
+                per[dispatch.shard(s.reference)].push((s.reference, s));
+            }
+            for (tx, part) in senders.iter().zip(per) {
+                let _ = tx.send(Work::Series(part));
+            }
         }
         for (k, rec) in rx.into_iter().enumerate() {
             // Chunks closed while replaying go to `chunks_head/` on the way, so the heap does not hold them all.
@@ -513,6 +522,9 @@ pub(crate) fn replay(
     }
     head.min_time.fetch_min(min, Ordering::Relaxed);
     head.max_time.fetch_max(max, Ordering::Relaxed);
+    for s in &dispatch.settle {
+        s.settle_mapped();
+    }
     let info = wal.open_info();
     stats.missing_segments = info.gaps.iter().map(|(prev, next)| next - prev - 1).sum();
     stats.checkpoint = info.checkpoint;

@@ -312,6 +312,13 @@ impl Series {
 
 /// [`Series::append`] on the locked data.
 fn append_locked(d: &mut SeriesData, t: i64, v: &Value, chunks: &ChunkCounters) -> Appended {
+    // Float samples up to the end of the chunks in `chunks_head/` are in those chunks (replayed ones; the
+    // appender refuses them before). Other samples are ordered against the newest sample appended, which
+    // during a replay leaves those chunks out until `settle_mapped`, so that histogram samples between
+    // their floats come back.
+    if t <= d.disk_max_t && matches!(v, Value::Float(_)) {
+        return Appended::InMappedChunk;
+    }
     if d.last.is_some_and(|(lt, _)| t <= lt) {
         return if t <= d.disk_max_t { Appended::InMappedChunk } else { Appended::NotNewer };
     }
@@ -378,21 +385,25 @@ impl Series {
             .map(|c| ClosedChunk { min_t: c.min_t, max_t: c.max_t, bytes: c.bytes })
             .collect();
         d.disk_max_t = max_t;
-        // The value is read by `read_mapped_last`, on another thread, before anything else touches the series.
-        d.last = Some((max_t, 0));
         Some((n, min_t, max_t))
     }
 
-    /// Reads the newest sample of the last chunk taken by [`Series::attach_mapped`], which only set its time:
-    /// decoding a whole chunk per series is left to the replay's applying threads.
-    pub(crate) fn read_mapped_last(&self) {
+    /// Ends a replay that gave the series chunks from `chunks_head/`: the newest sample becomes the newest of
+    /// those chunks' if nothing newer was replayed.
+    pub(crate) fn settle_mapped(&self) {
         let mut d = self.data.lock();
-        if d.open.is_some() || d.last.map(|(t, _)| t) != Some(d.disk_max_t) {
+        let disk_max_t = d.disk_max_t;
+        if disk_max_t == i64::MIN || d.last.is_some_and(|(t, _)| t >= disk_max_t) {
             return;
         }
-        let Some(c) = d.closed.last() else { return };
-        if let Some((lt, lv)) = XorIterator::new(&c.bytes).last() {
-            d.last = Some((lt, lv.to_bits()));
+        let newest = d
+            .closed
+            .iter()
+            .rev()
+            .find(|c| c.max_t == disk_max_t)
+            .and_then(|c| XorIterator::new(&c.bytes).last());
+        if let Some((t, v)) = newest {
+            d.last = Some((t, v.to_bits()));
         }
     }
 
@@ -469,8 +480,9 @@ impl Series {
         let hist_before = d.hist.len();
         d.hist.retain(|(t, _)| *t < mint || *t > maxt);
         let changed = d.hist.len() != hist_before;
+        // During a replay the newest sample leaves out the chunks from chunks_head/ (see `append`).
         let ooo_max = d.ooo.as_ref().map_or(i64::MIN, |o| o.max_t());
-        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(ooo_max));
+        let maxt = maxt.min(d.last.map_or(i64::MIN, |(t, _)| t).max(ooo_max).max(d.disk_max_t));
         if mint > maxt {
             return changed;
         }

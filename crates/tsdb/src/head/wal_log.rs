@@ -59,6 +59,8 @@ pub struct WalReplayStats {
     pub duration: Duration,
     /// What replaying the WBL restored, when there is one (replayed after the WAL).
     pub wbl: Option<super::wbl::WblReplayStats>,
+    /// What the memory snapshot loaded first did (when the feature is on).
+    pub snapshot: super::SnapshotLoadStats,
 }
 
 /// Buffers of one commit's records, reused across commits.

@@ -402,7 +402,7 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-fn put_labels(out: &mut Vec<u8>, labels: &Labels) {
+pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &Labels) {
     put_uvarint(out, labels.len() as u64);
     for l in labels.iter() {
         put_str(out, l.name.as_bytes());
