@@ -33,7 +33,8 @@ PROMETHIUM_BIN="$(cd "$(dirname "$PROMETHIUM_BIN")" && pwd)/$(basename "$PROMETH
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/replay-bench.XXXXXX")"
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The target may be stopped (SIGSTOP between ingests): continue it so that it sees the SIGTERM.
+  for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
