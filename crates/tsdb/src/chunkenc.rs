@@ -5,6 +5,9 @@
 //! delta-of-deltas in 14/17/20/64-bit buckets and values XOR-ed with their predecessor using Gorilla's
 //! leading/trailing-zero windows.
 //!
+//! [`recode_xor`] rewrites an XOR chunk with cheaper window choices than Prometheus's appender makes; it decodes
+//! to the same samples with any XOR decoder, and the compactor uses it for the chunks it writes into blocks.
+//!
 //! The native histogram chunks (integer and float): the sample count, a flags byte whose top two bits are the
 //! [`CounterResetHeader`], the layout (zero threshold, schema, spans and, for schema -53, the custom bounds),
 //! then per sample the timestamp and counts as varbit deltas of deltas (integer chunk) or XOR-ed floats (float
@@ -17,11 +20,13 @@ mod histogram;
 mod histogram_meta;
 mod varbit;
 mod xor;
+mod xor_recode;
 
 pub use float_histogram::{FloatHistogramAppender, FloatHistogramIterator, decode_float_histogram};
 pub use histogram::{HistogramAppend, HistogramAppender, HistogramIterator, decode_histogram};
 pub use histogram_meta::CounterResetHeader;
 pub use xor::{XorAppender, XorIterator, decode_xor};
+pub use xor_recode::recode_xor;
 
 /// Samples per chunk Prometheus aims for before cutting a new one.
 pub const SAMPLES_PER_CHUNK: u16 = 120;

@@ -18,7 +18,7 @@ use super::tombstones::Tombstones;
 use super::{FloatSeries, Ulid, ValueSeries};
 use crate::chunkenc::{
     FloatHistogramAppender, HistogramAppend, HistogramAppender, MIN_SAMPLES_PER_HISTOGRAM_CHUNK,
-    SAMPLES_PER_CHUNK, TARGET_BYTES_PER_HISTOGRAM_CHUNK, XorAppender,
+    SAMPLES_PER_CHUNK, TARGET_BYTES_PER_HISTOGRAM_CHUNK, XorAppender, recode_xor,
 };
 use crate::error::Error;
 
@@ -71,6 +71,8 @@ pub struct BlockWriter {
     /// The `compaction` section of `meta.json`; `None` for a level-1 block.
     compaction: Option<Compaction>,
     buf: Vec<u8>,
+    /// Whether XOR chunks are re-encoded with [`recode_xor`] before they are written.
+    smallest_xor: bool,
     done: bool,
 }
 
@@ -104,6 +106,7 @@ impl BlockWriter {
             stats: BlockStats::default(),
             compaction: None,
             buf: Vec::new(),
+            smallest_xor: false,
             done: false,
         })
     }
@@ -117,6 +120,13 @@ impl BlockWriter {
     /// level-1 section whose only source is the block itself.
     pub fn set_compaction(&mut self, compaction: Compaction) {
         self.compaction = Some(compaction);
+    }
+
+    /// Re-encodes every XOR chunk added from now on with the cheapest value windows [`recode_xor`] finds: the
+    /// same samples in fewer bytes, readable by any Prometheus. Off by default, so that a block written from
+    /// given samples has exactly the bytes Prometheus would write.
+    pub fn set_smallest_xor_chunks(&mut self, on: bool) {
+        self.smallest_xor = on;
     }
 
     /// Series added so far (those with chunks).
@@ -171,7 +181,11 @@ impl BlockWriter {
         }
         put_uvarint(&mut buf, chunks.len() as u64);
         for c in chunks {
-            let chunk_ref = writer.write_chunk(c.encoding, &c.data)?;
+            let recoded = (self.smallest_xor && c.encoding == ChunkEncoding::Xor)
+                .then(|| recode_xor(&c.data))
+                .flatten();
+            let chunk_ref =
+                writer.write_chunk(c.encoding, recoded.as_deref().unwrap_or(&c.data))?;
             put_varint(&mut buf, c.min_time);
             put_varint(&mut buf, c.max_time);
             put_uvarint(&mut buf, chunk_ref);

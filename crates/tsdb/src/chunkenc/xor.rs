@@ -127,6 +127,18 @@ impl XorAppender {
 
     /// Appends a sample; timestamps must increase.
     pub fn append(&mut self, t: i64, v: f64) {
+        self.append_with(t, v, false);
+    }
+
+    /// Appends a sample whose changed value opens a new leading/trailing-zero window when `new_window` is set,
+    /// even if it fits the previous one (the plans of [`super::xor_recode`]); otherwise as [`Self::append`].
+    pub(super) fn append_planned(&mut self, t: i64, v: f64, new_window: bool) {
+        self.append_with(t, v, new_window);
+    }
+
+    /// Prometheus's rule when `new_window` is unset: a changed value reuses the previous window when its bits
+    /// fit it, else opens one fitted to them.
+    fn append_with(&mut self, t: i64, v: f64, new_window: bool) {
         match self.count {
             0 => {
                 put_varint(&mut self.w, t);
@@ -135,7 +147,7 @@ impl XorAppender {
             1 => {
                 let delta = (t - self.t) as u64;
                 put_uvarint(&mut self.w, delta);
-                self.write_value(v);
+                self.write_value(v, new_window);
                 self.t_delta = delta;
             }
             _ => {
@@ -156,7 +168,7 @@ impl XorAppender {
                     self.w.write_bits(0b1111, 4);
                     self.w.write_bits(dod as u64, 64);
                 }
-                self.write_value(v);
+                self.write_value(v, new_window);
                 self.t_delta = delta;
             }
         }
@@ -168,7 +180,7 @@ impl XorAppender {
         self.w.bytes[1] = c[1];
     }
 
-    fn write_value(&mut self, v: f64) {
+    fn write_value(&mut self, v: f64, new_window: bool) {
         let delta = v.to_bits() ^ self.v.to_bits();
         if delta == 0 {
             self.w.write_bit(false);
@@ -180,7 +192,8 @@ impl XorAppender {
         if leading >= 32 {
             leading = 31;
         }
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+        let fits = self.leading != 0xff && leading >= self.leading && trailing >= self.trailing;
+        if fits && !new_window {
             self.w.write_bit(false);
             self.w.write_bits(delta >> self.trailing, 64 - self.leading - self.trailing);
             return;

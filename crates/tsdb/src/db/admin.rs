@@ -35,6 +35,7 @@ impl Db {
             }
             let meta = b.meta().clone();
             let mut w = BlockWriter::new(&self.inner.dir, meta.min_time, meta.max_time)?;
+            w.set_smallest_xor_chunks(true);
             let mut any = false;
             b.for_each_series(|labels, samples| {
                 if samples.is_empty() {

@@ -247,6 +247,7 @@ impl Db {
         let head = &self.inner.head;
         let range = self.inner.opts.block_range.max(1);
         let mut writer = BlockWriter::new(parent, mint, maxt)?;
+        writer.set_smallest_xor_chunks(true);
         let mut any = false;
         for s in head.sorted_series() {
             let (floats, hists) = s.samples_in(mint, maxt - 1);

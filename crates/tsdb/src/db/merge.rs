@@ -70,6 +70,7 @@ pub fn merge_blocks(
 ) -> Result<(Option<Ulid>, MergeStats), Error> {
     let (compaction, mint, maxt) = merged_compaction(blocks);
     let mut writer = BlockWriter::new(dir, mint, maxt)?;
+    writer.set_smallest_xor_chunks(true);
     writer.set_compaction(compaction);
     let mut inputs = blocks.iter().map(Input::new).collect::<Result<Vec<_>, _>>()?;
     let mut stats = MergeStats::default();

@@ -69,6 +69,7 @@ impl Db {
         let dir = &self.inner.dir;
         let range = self.inner.opts.block_range.max(1);
         let mut writer = BlockWriter::new(dir, mint, maxt)?;
+        writer.set_smallest_xor_chunks(true);
         let ulid = writer.ulid();
         writer.set_compaction(Compaction {
             level: 1,
