@@ -7,7 +7,8 @@
 # the head is compacted into a block once it spans 1.5 × BLOCK. The script samples each server's VmRSS and VmHWM
 # (from /proc/PID/status) every second, and notes the head series and whether a block was written:
 #   - head memory per active series: (VmRSS just before the first block appears − VmRSS after the first scrape)
-#     / head series; both heads then hold the same series for the same time span;
+#     / head series; both heads then hold the same series for the same time span; the same over RssAnon
+#     (heap only, leaving out mapped files such as touched chunks_head/ pages) is reported beside it;
 #   - peak memory while compacting: VmHWM is reset (`echo 5 > /proc/PID/clear_refs`) COMPACT_LEAD seconds
 #     before the first block is expected and read once the block has appeared (the window holds ingestion too,
 #     for both servers alike);
@@ -76,27 +77,28 @@ kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 head_series() { curl -s "127.0.0.1:$1/metrics" | awk '$1 == "prometheus_tsdb_head_series" { print $2 }'; }
 blocks() { { find "$1.data" -maxdepth 2 -name meta.json 2>/dev/null || true; } | wc -l; }
 
-declare -A rss0 rss_before series_before hwm_compact first_block_at reset_done
+declare -A rss0 anon0 anon_before rss_before series_before hwm_compact first_block_at reset_done
 for n in prometheus promethium; do reset_done[$n]=0; first_block_at[$n]=0; done
 pid_of() { if [ "$1" = prometheus ]; then echo "$PROM_PID"; else echo "$OURS_PID"; fi; }
 port_of() { if [ "$1" = prometheus ]; then echo 29490; else echo 29491; fi; }
 # Prometheus compacts once the head spans 1.5 blocks, at the next of its once-a-minute checks.
 EXPECT=$(( BLOCK_S * 3 / 2 ))
-echo "t,server,vmrss_kib,vmhwm_kib,blocks" > samples.csv
+echo "t,server,vmrss_kib,vmhwm_kib,rssanon_kib,rssfile_kib,blocks" > samples.csv
 while true; do
   now=$(date +%s); el=$((now - T0))
   [ "$el" -ge "$DURATION" ] && break
   for n in prometheus promethium; do
     p=$(pid_of "$n"); kill -0 "$p" 2>/dev/null || { echo "$n died" >&2; exit 1; }
     r=$(kib "$p" VmRSS); h=$(kib "$p" VmHWM); b=$(blocks "$n")
-    echo "$el,$n,$r,$h,$b" >> samples.csv
-    if [ "$el" -eq 10 ] && [ -z "${rss0[$n]:-}" ]; then rss0[$n]=$r; fi
+    ra=$(kib "$p" RssAnon); rf=$(kib "$p" RssFile)
+    echo "$el,$n,$r,$h,$ra,$rf,$b" >> samples.csv
+    if [ "$el" -eq 10 ] && [ -z "${rss0[$n]:-}" ]; then rss0[$n]=$r; anon0[$n]=$ra; fi
     if [ "${first_block_at[$n]}" = 0 ]; then
       if [ "$b" -gt 0 ]; then
         first_block_at[$n]=$el
         hwm_compact[$n]=$h
       else
-        rss_before[$n]=$r
+        rss_before[$n]=$r; anon_before[$n]=$ra
         if [ "$el" -ge $((EXPECT - COMPACT_LEAD)) ] && [ "${reset_done[$n]}" = 0 ]; then
           series_before[$n]=$(head_series "$(port_of "$n")")
           echo 5 > "/proc/$p/clear_refs"; reset_done[$n]=1
@@ -131,6 +133,9 @@ per() { python3 -c "import sys; print((int(sys.argv[1]) - int(sys.argv[2])) * 10
 row "head memory per active series (RSS growth / series)" \
   "$(per "${rss_before[prometheus]}" "${rss0[prometheus]}" "${series_before[prometheus]}")" \
   "$(per "${rss_before[promethium]}" "${rss0[promethium]}" "${series_before[promethium]}")" bytes
+row "anonymous memory (RssAnon) growth per active series" \
+  "$(per "${anon_before[prometheus]}" "${anon0[prometheus]}" "${series_before[prometheus]}")" \
+  "$(per "${anon_before[promethium]}" "${anon0[promethium]}" "${series_before[promethium]}")" bytes
 row "peak RSS from ${COMPACT_LEAD}s before the first block until it appeared" \
   "$(( hwm_compact[prometheus] / 1024 ))" "$(( hwm_compact[promethium] / 1024 ))" MiB
 
