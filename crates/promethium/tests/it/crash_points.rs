@@ -3,9 +3,11 @@
 //! (`wal/checkpoint.NNNNNNNN.tmp`), 20 times each: every restart comes up on its own, has every sample
 //! acknowledged before the kill exactly once, and leaves no temporary entry behind.
 //!
-//! After a random while of ingestion the data directory is polled every millisecond; once such an entry appears the server is killed after a
-//! random delay (seeded, printed). A kill counts as landing during the write when the entry is still there
-//! after the process died: nothing removes it but the next start.
+//! Before the first kill one such write is watched from start to end, so the kills are aimed at this machine's
+//! speed. Then, after a random while of ingestion, the data directory is polled every millisecond; once such an
+//! entry appears the server is killed after a random delay below half the watched write's length (seeded,
+//! printed). A kill counts as landing during the write when the entry is still there after the process died:
+//! nothing removes it but the next start.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,8 +26,6 @@ struct CrashPoint {
     test: &'static str,
     /// The temporary entries of such writes in a data directory.
     in_progress: fn(&Path) -> Vec<PathBuf>,
-    /// Kills land at a random delay below this many milliseconds after an entry appears.
-    max_delay_ms: u64,
     /// Kills that must land during the write.
     min_landed: usize,
     /// Series scraped.
@@ -47,7 +47,6 @@ fn kill_9_during_compaction_loses_nothing() {
     kill_during(&CrashPoint {
         test: "kill_9_during_compaction_loses_nothing",
         in_progress: blocks_being_written,
-        max_delay_ms: 100,
         min_landed: 15,
         series: 20_000,
         scrape_interval: "1s",
@@ -59,12 +58,26 @@ fn kill_9_during_checkpoint_loses_nothing() {
     kill_during(&CrashPoint {
         test: "kill_9_during_checkpoint_loses_nothing",
         in_progress: checkpoints_being_written,
-        // A checkpoint of 20,000 series takes about 40 ms to write here: kills aimed later land after it.
-        max_delay_ms: 30,
         min_landed: 15,
         series: 20_000,
         scrape_interval: "1s",
     });
+}
+
+/// Polls `data` every millisecond for an entry of a write in progress, for up to 60 s.
+fn next_entry(point: &CrashPoint, data: &Path, what: &str, log: impl Fn() -> String) -> PathBuf {
+    let waited = Instant::now();
+    loop {
+        if let Some(e) = (point.in_progress)(data).pop() {
+            return e;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "{what}: nothing like it written in 60 s:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The lines of a server log at WARN or ERROR level.
@@ -94,6 +107,7 @@ fn kill_during(point: &CrashPoint) {
     let mut rng = Rng::seeded(point.test);
     let mut acked = Acked::default();
     let mut landed = 0;
+    let mut write_ms = 0;
     for round in 0..=KILLS {
         let leftovers = Leftovers::scan(&data);
         let p = start(dir.path(), &flags);
@@ -104,21 +118,30 @@ fn kill_during(point: &CrashPoint) {
         }
         // Ingest a while (a restart compacts at once: the head spans the downtime), note what is acknowledged,
         // then crash in the next such write.
+        if round == 0 {
+            let watched = next_entry(point, &data, "watching a write", || p.log_text());
+            let started = Instant::now();
+            while watched.exists() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "{} still there after 60 s",
+                    watched.display()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            write_ms = started.elapsed().as_millis() as u64;
+            eprintln!(
+                "{}: {} took {write_ms} ms; kills land below {} ms",
+                point.test,
+                watched.display(),
+                write_ms / 2
+            );
+        }
         std::thread::sleep(Duration::from_millis(rng.range(0, 2000)));
         acked = Acked::note(&p);
-        let delay = rng.range(0, point.max_delay_ms);
+        let delay = rng.range(0, (write_ms / 2).max(1));
         let waited = Instant::now();
-        let seen = loop {
-            if let Some(e) = (point.in_progress)(&data).pop() {
-                break e;
-            }
-            assert!(
-                waited.elapsed() < Duration::from_secs(60),
-                "round {round}: nothing like it written in 60 s:\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        };
+        let seen = next_entry(point, &data, &format!("round {round}"), || p.log_text());
         std::thread::sleep(Duration::from_millis(delay));
         let log = p.log_text();
         drop(p); // SIGKILL
